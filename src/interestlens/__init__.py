@@ -1,0 +1,10 @@
+"""interestlens: a user-interest engine."""
+
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("interestlens")
+except PackageNotFoundError:  # running from a source tree without an install
+    __version__ = "0.0.0"
+
+__all__ = ["__version__"]

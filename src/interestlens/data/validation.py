@@ -1,0 +1,447 @@
+"""Row-by-row validation of incoming events with a rejection report.
+
+Every row either becomes an event or is listed in the :class:`LoadReport` with
+its row number and the reasons it was refused: nothing is dropped silently.
+Validation is vectorised with pandas, so it keeps up with the store's append rate.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from interestlens.data.schema import (
+    EVENT_COLUMNS,
+    EVENT_TYPES,
+    ITEMLESS_TYPES,
+    TEXT_TYPES,
+    EventType,
+)
+
+UnknownItems = Literal["reject", "create"]
+
+_TS_MIN = pd.Timestamp("1970-01-01", tz="UTC")
+_TS_MAX = pd.Timestamp("2100-01-01", tz="UTC")
+TIMESTAMP_DTYPE = "datetime64[ns, UTC]"
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """A refused row: ``row`` is its 1-based record number in the source (header excluded)."""
+
+    row: int
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form, ``{"row": ..., "reason": ...}``."""
+        return {"row": self.row, "reason": self.reason}
+
+
+@dataclass
+class LoadReport:
+    """What a load or an append did with each row.
+
+    Attributes
+    ----------
+    source
+        Where the rows came from (a path or a dataset name).
+    loaded
+        Rows accepted as events.
+    rejections
+        One :class:`Rejection` per refused row.
+    duplicates
+        Accepted rows whose ``event_id`` the store already held (idempotent re-sends).
+    created_items
+        Items auto-created for events that named an unknown item (``unknown_items="create"``).
+    """
+
+    source: str = ""
+    loaded: int = 0
+    rejections: list[Rejection] = field(default_factory=list)
+    duplicates: int = 0
+    created_items: int = 0
+
+    @property
+    def rejected(self) -> int:
+        """Number of refused rows."""
+        return len(self.rejections)
+
+    def merge(self, other: LoadReport) -> None:
+        """Add another report's counts and rejections to this one."""
+        self.loaded += other.loaded
+        self.rejections.extend(other.rejections)
+        self.duplicates += other.duplicates
+        self.created_items += other.created_items
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready summary including every rejection."""
+        return {
+            "source": self.source,
+            "loaded": self.loaded,
+            "rejected": self.rejected,
+            "duplicates": self.duplicates,
+            "created_items": self.created_items,
+            "rejections": [r.to_dict() for r in self.rejections],
+        }
+
+    def write_csv(self, path: str | Path) -> None:
+        """Write the rejections as CSV with columns ``source,row,reason``."""
+        with open(path, "w", newline="", encoding="utf-8") as fh:
+            w = csv.writer(fh)
+            w.writerow(["source", "row", "reason"])
+            for r in self.rejections:
+                w.writerow([self.source, r.row, r.reason])
+
+
+@dataclass(frozen=True)
+class ValidationOptions:
+    """How strictly rows are checked.
+
+    Parameters
+    ----------
+    default_type
+        Event type for rows whose source has no ``type`` column.
+    rating_range
+        Inclusive ``(low, high)`` bounds for rating values; ``None`` accepts any finite rating.
+    timestamp_unit
+        Unit of numeric timestamps (``"s"``, ``"ms"``, ``"us"``, ``"ns"``). Strings are parsed as ISO 8601.
+    unknown_items
+        What to do with an event naming an item the item table lacks, when one is given:
+        ``"reject"`` the row, or ``"create"`` a bare item for it.
+    """
+
+    default_type: str | None = None
+    rating_range: tuple[float, float] | None = None
+    timestamp_unit: str = "s"
+    unknown_items: UnknownItems = "reject"
+
+    def __post_init__(self) -> None:
+        if self.default_type is not None and self.default_type not in EVENT_TYPES:
+            raise ValueError(
+                f"default_type {self.default_type!r} is not an event type; "
+                f"use one of {sorted(EVENT_TYPES)}"
+            )
+        if self.unknown_items not in ("reject", "create"):
+            raise ValueError("unknown_items must be 'reject' or 'create'")
+        if self.timestamp_unit not in ("s", "ms", "us", "ns"):
+            raise ValueError("timestamp_unit must be one of s, ms, us, ns")
+
+
+def _blank(s: pd.Series) -> np.ndarray:
+    """True where a value is missing or only whitespace."""
+    na = s.isna().to_numpy().copy()
+    if s.dtype == object or pd.api.types.is_string_dtype(s.dtype):
+        stripped = s.astype("string").str.strip()
+        na |= (stripped == "").fillna(True).to_numpy(dtype=bool)
+    return na
+
+
+def _as_str(s: pd.Series) -> pd.Series:
+    """Strings with whitespace trimmed and missing kept as ``None``.
+
+    Integral floats (from typed sources) render without a trailing ``.0``.
+    """
+    if pd.api.types.is_float_dtype(s.dtype):
+        vals = s.to_numpy()
+        integral = np.isfinite(vals) & (vals == np.round(vals))
+        out = s.astype(object)
+        out[integral] = vals[integral].astype(np.int64).astype(str)
+        s = out
+    out = s.astype("string").str.strip()
+    return out.astype(object).where(out.notna().to_numpy() & (out != "").fillna(False).to_numpy(), None)
+
+
+def _nones(index: pd.Index) -> pd.Series:
+    return pd.Series([None] * len(index), index=index, dtype=object)
+
+
+def _parse_timestamps(raw: pd.Series, unit: str) -> tuple[pd.Series, np.ndarray]:
+    """Parse a column to UTC timestamps; returns the parsed series and a bad-value mask."""
+    if pd.api.types.is_datetime64_any_dtype(raw.dtype):
+        ts = raw.dt.tz_localize("UTC") if raw.dt.tz is None else raw.dt.tz_convert("UTC")
+        return ts.astype(TIMESTAMP_DTYPE), np.zeros(len(raw), dtype=bool)
+    num = pd.to_numeric(raw, errors="coerce")
+    ts = pd.Series(pd.NaT, index=raw.index, dtype=TIMESTAMP_DTYPE)
+    is_num = num.notna().to_numpy()
+    if is_num.any():
+        vals = num.to_numpy(dtype="float64")[is_num]
+        scale = {"s": 1e9, "ms": 1e6, "us": 1e3, "ns": 1.0}[unit]
+        ns = vals * scale
+        ok = np.isfinite(ns) & (np.abs(ns) < 9.2e18)
+        conv = np.full(len(vals), np.datetime64("NaT"), dtype="datetime64[ns]")
+        conv[ok] = np.round(ns[ok]).astype(np.int64).astype("datetime64[ns]")
+        ts.iloc[np.flatnonzero(is_num)] = pd.to_datetime(conv, utc=True)
+    is_text = ~is_num & ~_blank(raw)
+    if is_text.any():
+        parsed = pd.to_datetime(
+            raw[is_text].astype(str), errors="coerce", utc=True, format="ISO8601"
+        )
+        ts.iloc[np.flatnonzero(is_text)] = parsed.astype(TIMESTAMP_DTYPE)
+    bad = ts.isna().to_numpy() & ~_blank(raw)
+    return ts, bad
+
+
+def _parse_context(raw: pd.Series) -> tuple[pd.Series, np.ndarray]:
+    out: list[Any] = []
+    bad = np.zeros(len(raw), dtype=bool)
+    for i, v in enumerate(raw.tolist()):
+        if v is None or (isinstance(v, float) and np.isnan(v)) or v == "":
+            out.append(None)
+        elif isinstance(v, Mapping):
+            out.append(dict(v))
+        elif isinstance(v, str):
+            try:
+                parsed = json.loads(v)
+            except json.JSONDecodeError:
+                parsed = None
+            if isinstance(parsed, dict):
+                out.append(parsed)
+            else:
+                out.append(None)
+                bad[i] = True
+        else:
+            out.append(None)
+            bad[i] = True
+    return pd.Series(out, index=raw.index, dtype=object), bad
+
+
+def derive_event_ids(frame: pd.DataFrame) -> list[str]:
+    """Content-derived ids for a validated events frame (see :func:`~interestlens.data.schema.derive_event_id`)."""
+    ts_us = frame["timestamp"].to_numpy(dtype="datetime64[ns]").astype(np.int64) // 1000
+    nat = frame["timestamp"].isna().to_numpy()
+    out = []
+    for u, it, t, v, tsu, isnat, tx in zip(
+        frame["user_id"].tolist(),
+        frame["item_id"].tolist(),
+        frame["type"].tolist(),
+        frame["value"].tolist(),
+        ts_us.tolist(),
+        nat.tolist(),
+        frame["text"].tolist(),
+        strict=True,
+    ):
+        key = "\x1f".join(
+            (u, it if isinstance(it, str) else "", t, repr(float(v)),
+             "" if isnat else str(tsu), tx if isinstance(tx, str) else "")
+        )
+        out.append(hashlib.blake2b(key.encode("utf-8"), digest_size=16).hexdigest())
+    return out
+
+
+def empty_events() -> pd.DataFrame:
+    """An events frame with no rows and the canonical dtypes."""
+    return pd.DataFrame(
+        {
+            "event_id": pd.Series([], dtype=object),
+            "user_id": pd.Series([], dtype=object),
+            "item_id": pd.Series([], dtype=object),
+            "type": pd.Series([], dtype=object),
+            "value": pd.Series([], dtype="float64"),
+            "timestamp": pd.Series([], dtype=TIMESTAMP_DTYPE),
+            "text": pd.Series([], dtype=object),
+            "context": pd.Series([], dtype=object),
+        }
+    )
+
+
+class EventValidator:
+    """Validates event rows chunk by chunk, remembering event ids across chunks.
+
+    Parameters
+    ----------
+    options
+        :class:`ValidationOptions`.
+    known_items
+        Item ids of the item table, when one is given; events naming other items are
+        rejected or create items, by ``options.unknown_items``.
+    source
+        Name used in the report.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> raw = pd.DataFrame({"user_id": ["1", "", "2"], "item_id": ["a", "b", "c"],
+    ...                     "value": ["4", "3", "9"]})
+    >>> v = EventValidator(ValidationOptions(default_type="rating", rating_range=(1, 5)))
+    >>> events = v.validate(raw)
+    >>> len(events), [(r.row, r.reason) for r in v.report.rejections]
+    (1, [(2, 'missing user_id'), (3, 'rating 9 out of range [1, 5]')])
+    """
+
+    def __init__(
+        self,
+        options: ValidationOptions | None = None,
+        known_items: Iterable[str] | None = None,
+        source: str = "",
+    ) -> None:
+        self.options = options or ValidationOptions()
+        self.known_items = None if known_items is None else set(known_items)
+        self.report = LoadReport(source=source)
+        self.created_items: list[str] = []
+        self._seen: dict[str, int] = {}
+        self._next_row = 1
+
+    def validate(self, raw: pd.DataFrame, rows: np.ndarray | None = None) -> pd.DataFrame:
+        """Validate one chunk of rows whose columns carry the schema's names.
+
+        Parameters
+        ----------
+        raw
+            Rows with (some of) the columns ``event_id, user_id, item_id, type, value,
+            timestamp, text, context``; ``user_id`` and, unless every row is a search,
+            ``item_id`` are required.
+        rows
+            Record number of each row in its source; by default rows are numbered on
+            from the previous chunk.
+
+        Returns
+        -------
+        pandas.DataFrame
+            The accepted rows as a canonical events frame; rejections go to :attr:`report`.
+        """
+        opts = self.options
+        n = len(raw)
+        rows = np.arange(self._next_row, self._next_row + n) if rows is None else np.asarray(rows)
+        if n:
+            self._next_row = int(rows[-1]) + 1
+        unknown_cols = set(raw.columns) - set(EVENT_COLUMNS)
+        if unknown_cols:
+            raise ValueError(
+                f"unknown event columns {sorted(unknown_cols)}; expected some of {list(EVENT_COLUMNS)}"
+            )
+        if "user_id" not in raw.columns:
+            raise ValueError("events need a user_id column")
+        if "type" not in raw.columns and opts.default_type is None:
+            raise ValueError("events have no type column: give a default event type")
+        raw = raw.reset_index(drop=True)
+        reasons: list[list[str]] = [[] for _ in range(n)]
+
+        def flag(mask: np.ndarray, message: str | list[str]) -> None:
+            for i in np.flatnonzero(mask):
+                reasons[i].append(message if isinstance(message, str) else message[i])
+
+        user = _as_str(raw["user_id"])
+        flag(user.isna().to_numpy(), "missing user_id")
+
+        if "type" in raw.columns:
+            typ = _as_str(raw["type"]).str.lower()
+            missing_type = typ.isna().to_numpy()
+            if opts.default_type is not None:
+                typ = typ.fillna(opts.default_type)
+                missing_type[:] = False
+            flag(missing_type, "missing type")
+            bad_type = ~typ.isin(EVENT_TYPES).to_numpy() & ~missing_type
+            flag(bad_type, [f"unknown event type {t!r}" for t in typ.tolist()])
+        else:
+            typ = pd.Series(opts.default_type, index=raw.index, dtype=object)
+        typ_arr = typ.to_numpy(dtype=object)
+
+        if "item_id" in raw.columns:
+            item = _as_str(raw["item_id"])
+        else:
+            item = _nones(raw.index)
+        needs_item = ~pd.Series(typ_arr).isin(ITEMLESS_TYPES).to_numpy()
+        flag(item.isna().to_numpy() & needs_item, "missing item_id")
+
+        is_rating = typ_arr == EventType.RATING.value
+        if "value" in raw.columns:
+            vraw = raw["value"]
+            value = pd.to_numeric(vraw, errors="coerce").astype("float64")
+            blank_v = _blank(vraw)
+            flag(blank_v & is_rating, "missing value for a rating")
+            value = value.where(~(blank_v & ~is_rating), 1.0)
+            not_num = value.isna().to_numpy() & ~blank_v
+            flag(not_num, [f"value {v!r} is not a number" for v in vraw.tolist()])
+            vals = value.to_numpy()
+            inf = np.isinf(vals)
+            flag(inf, "value is not finite")
+            ok = np.isfinite(vals)
+            neg = ok & ~is_rating & (vals < 0)
+            flag(neg, [f"value {v:g} out of range (must be >= 0 for {t})" for v, t in zip(vals, typ_arr, strict=True)])
+            if opts.rating_range is not None:
+                lo, hi = opts.rating_range
+                out = ok & is_rating & ((vals < lo) | (vals > hi))
+                flag(out, [f"rating {v:g} out of range [{lo:g}, {hi:g}]" for v in vals])
+        else:
+            value = pd.Series(1.0, index=raw.index, dtype="float64")
+            flag(is_rating, "missing value for a rating")
+
+        if "timestamp" in raw.columns:
+            ts, bad_ts = _parse_timestamps(raw["timestamp"], opts.timestamp_unit)
+            traw = raw["timestamp"].tolist()
+            flag(_blank(raw["timestamp"]), "missing timestamp")
+            flag(bad_ts, [f"unparsable timestamp {t!r}" for t in traw])
+            oor = ((ts < _TS_MIN) | (ts >= _TS_MAX)).to_numpy(dtype=bool)
+            flag(oor, [f"timestamp {t!r} outside 1970–2099 (wrong unit?)" for t in traw])
+        else:
+            ts = pd.Series(pd.NaT, index=raw.index, dtype=TIMESTAMP_DTYPE)
+
+        if "text" in raw.columns:
+            text = _as_str(raw["text"])
+        else:
+            text = _nones(raw.index)
+        needs_text = pd.Series(typ_arr).isin(TEXT_TYPES).to_numpy()
+        flag(needs_text & text.isna().to_numpy(), [f"empty text for a {t} event" for t in typ_arr])
+
+        if "context" in raw.columns:
+            context, bad_ctx = _parse_context(raw["context"])
+            flag(bad_ctx, "context is not a JSON object")
+        else:
+            context = _nones(raw.index)
+
+        if self.known_items is not None:
+            has_item = item.notna().to_numpy()
+            unknown = has_item & ~item.isin(self.known_items).to_numpy()
+            if opts.unknown_items == "reject":
+                flag(unknown, [f"unknown item_id {i!r}" for i in item.tolist()])
+
+        frame = pd.DataFrame(
+            {
+                "event_id": _as_str(raw["event_id"]) if "event_id" in raw.columns else None,
+                "user_id": user,
+                "item_id": item,
+                "type": typ_arr,
+                "value": value,
+                "timestamp": ts,
+                "text": text,
+                "context": context,
+            }
+        )
+        ok = np.array([not r for r in reasons], dtype=bool)
+        good = frame[ok].reset_index(drop=True)
+        good_pos = np.flatnonzero(ok)
+        if "event_id" not in raw.columns:
+            good["event_id"] = derive_event_ids(good)
+        else:
+            missing_id = good["event_id"].isna().to_numpy()
+            if missing_id.any():
+                good.loc[missing_id, "event_id"] = derive_event_ids(good[missing_id])
+        keep = np.ones(len(good), dtype=bool)
+        for i, eid in enumerate(good["event_id"].tolist()):
+            first = self._seen.get(eid)
+            if first is not None:
+                keep[i] = False
+                reasons[good_pos[i]].append(f"duplicate event_id {eid!r} (first at row {first})")
+            else:
+                self._seen[eid] = int(rows[good_pos[i]])
+        good = good[keep].reset_index(drop=True)
+
+        if self.known_items is not None and opts.unknown_items == "create":
+            new = sorted(set(good["item_id"].dropna()) - self.known_items)
+            self.known_items.update(new)
+            self.created_items.extend(new)
+            self.report.created_items += len(new)
+
+        for i, r in enumerate(reasons):
+            if r:
+                self.report.rejections.append(Rejection(int(rows[i]), "; ".join(r)))
+        self.report.loaded += len(good)
+        return good
