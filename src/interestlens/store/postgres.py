@@ -1,0 +1,168 @@
+"""PostgreSQL event store (psycopg 3), chosen by a ``postgresql://`` URL.
+
+Batches go in with ``COPY`` into a temporary table and one
+``INSERT ... ON CONFLICT (event_id) DO NOTHING``, so an append is one round of
+streaming plus one statement, and idempotent like the SQLite store.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from interestlens.store.base import EventStore
+
+try:  # optional dependency: the `postgres` extra
+    import psycopg
+except ImportError:  # pragma: no cover - exercised only without the extra
+    psycopg = None
+
+MIGRATIONS: list[list[str]] = [
+    [
+        """CREATE TABLE events (
+            seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            event_id TEXT NOT NULL UNIQUE,
+            user_id TEXT NOT NULL,
+            item_id TEXT,
+            type TEXT NOT NULL,
+            value DOUBLE PRECISION NOT NULL,
+            ts BIGINT,
+            text TEXT,
+            context JSONB)""",
+    ],
+    [
+        "CREATE INDEX events_user ON events (user_id)",
+        """CREATE TABLE items (
+            item_id TEXT PRIMARY KEY,
+            title TEXT NOT NULL DEFAULT '',
+            text TEXT NOT NULL DEFAULT '',
+            categories JSONB NOT NULL DEFAULT '[]',
+            tags JSONB NOT NULL DEFAULT '[]',
+            attributes JSONB NOT NULL DEFAULT '{}',
+            created_at BIGINT,
+            pos BIGINT GENERATED ALWAYS AS IDENTITY)""",
+        """CREATE TABLE users (
+            user_id TEXT PRIMARY KEY,
+            attributes JSONB NOT NULL DEFAULT '{}',
+            pos BIGINT GENERATED ALWAYS AS IDENTITY)""",
+    ],
+]
+SCHEMA_VERSION = len(MIGRATIONS)
+_EVENT_COLS = "event_id, user_id, item_id, type, value, ts, text, context"
+
+
+def migrate(conn: Any, target: int = SCHEMA_VERSION) -> int:
+    """Bring a database to schema version ``target``, one transaction per step."""
+    with conn.transaction():
+        conn.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        # Serialise concurrent openers of a fresh database.
+        conn.execute("LOCK TABLE meta IN EXCLUSIVE MODE")
+        row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        version = int(row[0]) if row else 0
+        if version > SCHEMA_VERSION:
+            raise RuntimeError(
+                f"store schema version {version} is newer than this interestlens ({SCHEMA_VERSION}); upgrade interestlens"
+            )
+        for v in range(version, target):
+            for stmt in MIGRATIONS[v]:
+                conn.execute(stmt)
+            conn.execute(
+                "INSERT INTO meta (key, value) VALUES ('schema_version', %s) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (str(v + 1),),
+            )
+    return max(version, target)
+
+
+class PostgresEventStore(EventStore):
+    """Event store in a PostgreSQL database.
+
+    Parameters
+    ----------
+    url
+        A libpq connection URL, ``postgresql://user@host:port/dbname``.
+    """
+
+    def __init__(self, url: str) -> None:
+        if psycopg is None:
+            raise ImportError("the PostgreSQL store needs psycopg: pip install 'interestlens[postgres]'")
+        self.url = url
+        self._conn = psycopg.connect(url, autocommit=True)
+        self._lock = threading.RLock()
+        self._version = migrate(self._conn)
+
+    @property
+    def schema_version(self) -> int:
+        """Version of the store's schema."""
+        return self._version
+
+    def _insert_events(self, rows: list[tuple[Any, ...]]) -> int:
+        with self._lock, self._conn.transaction():
+            cur = self._conn.cursor()
+            cur.execute(
+                "CREATE TEMP TABLE IF NOT EXISTS incoming (seq BIGSERIAL, event_id TEXT, user_id TEXT,"
+                " item_id TEXT, type TEXT, value DOUBLE PRECISION, ts BIGINT, text TEXT, context JSONB)"
+                " ON COMMIT DELETE ROWS"
+            )
+            with cur.copy(f"COPY incoming ({_EVENT_COLS}) FROM STDIN") as copy:
+                for r in rows:
+                    copy.write_row(r)
+            cur.execute(
+                f"INSERT INTO events ({_EVENT_COLS}) SELECT {_EVENT_COLS} FROM "
+                f"(SELECT DISTINCT ON (event_id) seq, {_EVENT_COLS} FROM incoming ORDER BY event_id, seq) d "
+                "ORDER BY seq ON CONFLICT (event_id) DO NOTHING"
+            )
+            return int(cur.rowcount)
+
+    def _upsert_items(self, rows: list[tuple[Any, ...]]) -> None:
+        with self._lock, self._conn.transaction():
+            self._conn.cursor().executemany(
+                "INSERT INTO items (item_id, title, text, categories, tags, attributes, created_at) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (item_id) DO UPDATE SET "
+                "title = excluded.title, text = excluded.text, categories = excluded.categories, "
+                "tags = excluded.tags, attributes = excluded.attributes, created_at = excluded.created_at",
+                rows,
+            )
+
+    def _upsert_users(self, rows: list[tuple[str, str]]) -> None:
+        with self._lock, self._conn.transaction():
+            self._conn.cursor().executemany(
+                "INSERT INTO users (user_id, attributes) VALUES (%s, %s) "
+                "ON CONFLICT (user_id) DO UPDATE SET attributes = excluded.attributes",
+                rows,
+            )
+
+    def _fetch_events(self, user_id: str | None) -> list[tuple[Any, ...]]:
+        with self._lock:
+            if user_id is None:
+                return self._conn.execute(f"SELECT {_EVENT_COLS} FROM events ORDER BY seq").fetchall()
+            return self._conn.execute(
+                f"SELECT {_EVENT_COLS} FROM events WHERE user_id = %s ORDER BY seq", (user_id,)
+            ).fetchall()
+
+    def _fetch_items(self) -> list[tuple[Any, ...]]:
+        with self._lock:
+            return self._conn.execute(
+                "SELECT item_id, title, text, categories, tags, attributes, created_at FROM items ORDER BY pos"
+            ).fetchall()
+
+    def _fetch_users(self) -> list[tuple[str, str]]:
+        with self._lock:
+            return self._conn.execute("SELECT user_id, attributes FROM users ORDER BY pos").fetchall()
+
+    def count(self) -> int:
+        """Number of stored events."""
+        with self._lock:
+            return int(self._conn.execute("SELECT COUNT(*) FROM events").fetchone()[0])
+
+    def erase_user(self, user_id: str) -> int:
+        """Delete every event and the profile row of one user; returns events deleted."""
+        with self._lock, self._conn.transaction():
+            n = self._conn.execute("DELETE FROM events WHERE user_id = %s", (user_id,)).rowcount
+            self._conn.execute("DELETE FROM users WHERE user_id = %s", (user_id,))
+            return int(n)
+
+    def close(self) -> None:
+        """Close the connection."""
+        with self._lock:
+            self._conn.close()

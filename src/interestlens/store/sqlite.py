@@ -1,0 +1,162 @@
+"""SQLite event store: the embedded default (WAL journal, fully synchronous commits)."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from interestlens.store.base import EventStore
+
+#: Schema migrations; entry ``i`` takes a store from version ``i`` to ``i + 1``.
+MIGRATIONS: list[list[str]] = [
+    [
+        "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+        """CREATE TABLE events (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            event_id TEXT NOT NULL UNIQUE,
+            user_id TEXT NOT NULL,
+            item_id TEXT,
+            type TEXT NOT NULL,
+            value REAL NOT NULL,
+            ts INTEGER,
+            text TEXT,
+            context TEXT)""",
+    ],
+    [
+        "CREATE INDEX events_user ON events (user_id)",
+        """CREATE TABLE items (
+            item_id TEXT PRIMARY KEY,
+            title TEXT NOT NULL DEFAULT '',
+            text TEXT NOT NULL DEFAULT '',
+            categories TEXT NOT NULL DEFAULT '[]',
+            tags TEXT NOT NULL DEFAULT '[]',
+            attributes TEXT NOT NULL DEFAULT '{}',
+            created_at INTEGER)""",
+        "CREATE TABLE users (user_id TEXT PRIMARY KEY, attributes TEXT NOT NULL DEFAULT '{}')",
+    ],
+]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+_EVENT_COLS = "event_id, user_id, item_id, type, value, ts, text, context"
+
+
+@contextmanager
+def _transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """One explicit transaction (the connection runs in autocommit mode otherwise)."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def migrate(conn: sqlite3.Connection, target: int = SCHEMA_VERSION) -> int:
+    """Bring a database to schema version ``target``, one transaction per step."""
+    conn.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    version = int(row[0]) if row else 0
+    if version > SCHEMA_VERSION:
+        raise RuntimeError(
+            f"store schema version {version} is newer than this interestlens ({SCHEMA_VERSION}); upgrade interestlens"
+        )
+    for v in range(version, target):
+        with _transaction(conn):
+            for stmt in MIGRATIONS[v]:
+                conn.execute(stmt)
+            conn.execute(
+                "INSERT INTO meta (key, value) VALUES ('schema_version', ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (str(v + 1),),
+            )
+    return max(version, target)
+
+
+class SQLiteEventStore(EventStore):
+    """Event store in one SQLite file.
+
+    WAL journal with ``synchronous=FULL``: a committed batch survives a crash of the
+    process and of the machine. One connection, guarded by a lock, so the store can be
+    shared by the threads of a server.
+
+    Parameters
+    ----------
+    path
+        Database file (created with its folder if missing), or ``":memory:"``.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        self.url = f"sqlite://{self.path}"
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self._lock = threading.RLock()
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=FULL")
+        self._version = migrate(self._conn)
+
+    @property
+    def schema_version(self) -> int:
+        """Version of the store's schema."""
+        return self._version
+
+    def _insert_events(self, rows: list[tuple[Any, ...]]) -> int:
+        with self._lock, _transaction(self._conn):
+            before = self._conn.total_changes
+            self._conn.executemany(
+                f"INSERT OR IGNORE INTO events ({_EVENT_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows
+            )
+            return self._conn.total_changes - before
+
+    def _upsert_items(self, rows: list[tuple[Any, ...]]) -> None:
+        with self._lock, _transaction(self._conn):
+            self._conn.executemany(
+                "INSERT OR REPLACE INTO items (item_id, title, text, categories, tags, attributes, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+
+    def _upsert_users(self, rows: list[tuple[str, str]]) -> None:
+        with self._lock, _transaction(self._conn):
+            self._conn.executemany("INSERT OR REPLACE INTO users (user_id, attributes) VALUES (?, ?)", rows)
+
+    def _fetch_events(self, user_id: str | None) -> list[tuple[Any, ...]]:
+        with self._lock:
+            if user_id is None:
+                return self._conn.execute(f"SELECT {_EVENT_COLS} FROM events ORDER BY seq").fetchall()
+            return self._conn.execute(
+                f"SELECT {_EVENT_COLS} FROM events WHERE user_id = ? ORDER BY seq", (user_id,)
+            ).fetchall()
+
+    def _fetch_items(self) -> list[tuple[Any, ...]]:
+        with self._lock:
+            return self._conn.execute(
+                "SELECT item_id, title, text, categories, tags, attributes, created_at FROM items ORDER BY rowid"
+            ).fetchall()
+
+    def _fetch_users(self) -> list[tuple[str, str]]:
+        with self._lock:
+            return self._conn.execute("SELECT user_id, attributes FROM users ORDER BY rowid").fetchall()
+
+    def count(self) -> int:
+        """Number of stored events."""
+        with self._lock:
+            return int(self._conn.execute("SELECT COUNT(*) FROM events").fetchone()[0])
+
+    def erase_user(self, user_id: str) -> int:
+        """Delete every event and the profile row of one user; returns events deleted."""
+        with self._lock, _transaction(self._conn):
+            n = self._conn.execute("DELETE FROM events WHERE user_id = ?", (user_id,)).rowcount
+            self._conn.execute("DELETE FROM users WHERE user_id = ?", (user_id,))
+            return int(n)
+
+    def close(self) -> None:
+        """Close the connection."""
+        with self._lock:
+            self._conn.close()
