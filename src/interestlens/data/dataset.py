@@ -193,12 +193,15 @@ class Dataset:
         """Validate events (objects or dicts) into a Dataset; bad rows go to ``report``.
 
         When ``items`` is given, events naming unknown items are rejected or create
-        bare items, per ``options.unknown_items``.
+        bare items, per ``options.unknown_items``. By default an event without a
+        timestamp is accepted (its time is unknown).
         """
         rows = [e.to_record() if isinstance(e, Event) else dict(e) for e in events]
         raw = pd.DataFrame(rows) if rows else pd.DataFrame(columns=["user_id", "item_id", "type"])
-        if "type" not in raw.columns or raw["type"].isna().all():
-            options = options or ValidationOptions(default_type="view")
+        if options is None:
+            options = ValidationOptions(
+                default_type=None if "type" in raw.columns else "view", allow_missing_timestamp=True
+            )
         items_df = items_frame(items)
         known = None if items is None else items_df["item_id"].tolist()
         v = EventValidator(options, known_items=known, source=name or "records")

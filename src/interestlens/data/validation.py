@@ -116,12 +116,16 @@ class ValidationOptions:
     unknown_items
         What to do with an event naming an item the item table lacks, when one is given:
         ``"reject"`` the row, or ``"create"`` a bare item for it.
+    allow_missing_timestamp
+        Accept rows whose timestamp is empty although the source has a timestamp column
+        (their time is then unknown, and arrival order stands for it).
     """
 
     default_type: str | None = None
     rating_range: tuple[float, float] | None = None
     timestamp_unit: str = "s"
     unknown_items: UnknownItems = "reject"
+    allow_missing_timestamp: bool = False
 
     def __post_init__(self) -> None:
         if self.default_type is not None and self.default_type not in EVENT_TYPES:
@@ -377,7 +381,8 @@ class EventValidator:
         if "timestamp" in raw.columns:
             ts, bad_ts = _parse_timestamps(raw["timestamp"], opts.timestamp_unit)
             traw = raw["timestamp"].tolist()
-            flag(_blank(raw["timestamp"]), "missing timestamp")
+            if not opts.allow_missing_timestamp:
+                flag(_blank(raw["timestamp"]), "missing timestamp")
             flag(bad_ts, [f"unparsable timestamp {t!r}" for t in traw])
             oor = ((ts < _TS_MIN) | (ts >= _TS_MAX)).to_numpy(dtype=bool)
             flag(oor, [f"timestamp {t!r} outside 1970–2099 (wrong unit?)" for t in traw])

@@ -1,0 +1,276 @@
+"""The ``interestlens`` command line.
+
+Every command takes ``--json`` and then prints exactly one JSON document on stdout;
+progress and logs go to stderr. Errors are one line on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from interestlens import __version__
+
+app = typer.Typer(
+    name="interestlens",
+    help="User-interest engine: profiles, recommendations, exploration and evaluation.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console()
+err = Console(stderr=True)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
+DataDirOpt = Annotated[
+    Path, typer.Option("--data-dir", help="Where the store and model artefacts live.")
+]
+DEFAULT_DATA_DIR = Path(".interestlens")
+
+
+class CLIError(Exception):
+    """A user-facing error: printed as one line, exit code 2."""
+
+
+def _fail(message: str) -> None:
+    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(2)
+
+
+def handles_errors(fn: F) -> F:
+    """Turn any exception into one clear line on stderr and exit code 2.
+
+    Set ``INTERESTLENS_DEBUG=1`` to see the traceback instead.
+    """
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except (typer.Exit, typer.Abort):
+            raise
+        except Exception as exc:
+            if os.environ.get("INTERESTLENS_DEBUG"):
+                raise
+            msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            if not isinstance(exc, CLIError | ValueError | FileNotFoundError):
+                msg = f"{type(exc).__name__}: {msg}"
+            _fail(msg)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _emit_json(doc: Any) -> None:
+    sys.stdout.write(json.dumps(doc, indent=2, default=str) + "\n")
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"interestlens {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_callback(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit."),
+    ] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress details to stderr.")] = False,
+) -> None:
+    """interestlens: understand user interests, recommend, explore, evaluate."""
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def _store_url(store: str | None, data_dir: Path) -> str:
+    return store or f"sqlite://{data_dir / 'events.db'}"
+
+
+def _parse_mapping(text: str | None) -> dict[str, str] | None:
+    if not text:
+        return None
+    mapping: dict[str, str] = {}
+    for part in text.split(","):
+        if "=" not in part:
+            raise CLIError(f"--map entry {part!r} is not FIELD=COLUMN (e.g. user_id=userId)")
+        field, column = (s.strip() for s in part.split("=", 1))
+        mapping[field] = column
+    return mapping
+
+
+def _parse_range(text: str | None) -> tuple[float, float] | None:
+    if not text:
+        return None
+    try:
+        lo, hi = (float(x) for x in text.split(","))
+    except ValueError:
+        raise CLIError(f"--rating-range {text!r} is not LOW,HIGH (e.g. 0.5,5)") from None
+    return lo, hi
+
+
+def _summary_table(summary: dict[str, Any]) -> Table:
+    table = Table(title=f"dataset {summary.get('name') or ''}".strip(), show_header=False)
+    table.add_column("", style="bold")
+    table.add_column("")
+    for key, value in summary.items():
+        if key == "name":
+            continue
+        if isinstance(value, dict):
+            value = ", ".join(f"{k}: {v:,}" if isinstance(v, int) else f"{k}: {v}" for k, v in value.items())
+        elif isinstance(value, int):
+            value = f"{value:,}"
+        table.add_row(key.replace("_", " "), str(value))
+    return table
+
+
+@app.command()
+@handles_errors
+def datasets(
+    name: Annotated[str | None, typer.Argument(help="Describe this dataset.")] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """List the bundled and known datasets, or describe one."""
+    from interestlens import datasets as ds_mod
+
+    if name is None:
+        rows = ds_mod.available()
+        if json_out:
+            _emit_json({"datasets": rows})
+            return
+        table = Table(title="datasets")
+        for col in ("name", "bundled", "needs path", "description"):
+            table.add_column(col)
+        for r in rows:
+            table.add_row(r["name"], "yes" if r["bundled"] else "", "yes" if r["needs_path"] else "", r["description"])
+        out.print(table)
+        return
+    info = ds_mod.describe(name)
+    if json_out:
+        _emit_json(info)
+        return
+    for key, value in info.items():
+        if key == "summary":
+            out.print(_summary_table(value))
+        else:
+            out.print(f"[bold]{key}:[/] {value}", highlight=False)
+
+
+@app.command()
+@handles_errors
+def ingest(
+    files: Annotated[list[str], typer.Argument(help="Event files (CSV, TSV, Parquet, JSONL), dataset folders, or bundled dataset names.")],
+    store: Annotated[str | None, typer.Option("--store", help="Store URL: sqlite://PATH or postgresql://...; default DATA_DIR/events.db.")] = None,
+    mapping: Annotated[str | None, typer.Option("--map", help="Column mapping FIELD=COLUMN,... (e.g. user_id=uid,item_id=sku).")] = None,
+    event_type: Annotated[str | None, typer.Option("--type", help="Event type for files without a type column.")] = None,
+    unknown_items: Annotated[str, typer.Option("--unknown-items", help="reject or create events' unknown items (when the store holds items).")] = "reject",
+    rating_range: Annotated[str | None, typer.Option("--rating-range", help="Accepted rating values LOW,HIGH.")] = None,
+    timestamp_unit: Annotated[str, typer.Option("--timestamp-unit", help="Unit of numeric timestamps: s, ms, us, ns.")] = "s",
+    file_format: Annotated[str | None, typer.Option("--format", help="csv, tsv, parquet or jsonl (default: from the extension).")] = None,
+    rejections: Annotated[Path | None, typer.Option("--rejections", help="Write rejected rows to this CSV.")] = None,
+    data_dir: DataDirOpt = DEFAULT_DATA_DIR,
+    json_out: JsonOpt = False,
+) -> None:
+    """Validate event files and append them to the store; re-ingesting stores nothing twice."""
+    from interestlens import datasets as ds_mod
+    from interestlens.data.validation import LoadReport, ValidationOptions
+    from interestlens.store import open_store
+
+    options = ValidationOptions(
+        default_type=event_type,
+        rating_range=_parse_range(rating_range),
+        timestamp_unit=timestamp_unit,
+        unknown_items=unknown_items,  # type: ignore[arg-type]
+    )
+    parsed_map = _parse_mapping(mapping)
+    reports: list[LoadReport] = []
+    with open_store(_store_url(store, data_dir)) as st:
+        for f in files:
+            if Path(f).is_dir() or (not Path(f).exists() and f in {d["name"] for d in ds_mod.available()}):
+                ds = ds_mod.load(f)
+                result = st.append_dataset(ds)
+                rep = ds.report or LoadReport(source=f)
+                rep.loaded, rep.duplicates = result.stored, result.duplicates
+            else:
+                rep = st.ingest(f, mapping=parsed_map, options=options, fmt=file_format)
+            reports.append(rep)
+        total_in_store = st.count()
+    doc = {
+        "store": _store_url(store, data_dir),
+        "stored": sum(r.loaded for r in reports),
+        "rejected": sum(r.rejected for r in reports),
+        "duplicates": sum(r.duplicates for r in reports),
+        "events_in_store": total_in_store,
+        "files": [
+            {"source": r.source, "stored": r.loaded, "rejected": r.rejected, "duplicates": r.duplicates,
+             "created_items": r.created_items}
+            for r in reports
+        ],
+        "rejections": [dict(r.to_dict(), source=rep.source) for rep in reports for r in rep.rejections],
+    }
+    if rejections is not None:
+        import csv
+
+        with open(rejections, "w", newline="", encoding="utf-8") as fh:
+            w = csv.writer(fh)
+            w.writerow(["source", "row", "reason"])
+            for r in doc["rejections"]:
+                w.writerow([r["source"], r["row"], r["reason"]])
+    if json_out:
+        _emit_json(doc)
+        return
+    table = Table(title=f"ingest into {doc['store']}")
+    for col in ("file", "stored", "already stored", "rejected"):
+        table.add_column(col, justify="right" if col != "file" else "left")
+    for f in doc["files"]:
+        table.add_row(str(f["source"]), f"{f['stored']:,}", f"{f['duplicates']:,}", f"{f['rejected']:,}")
+    out.print(table)
+    if doc["stored"] == 0 and doc["duplicates"]:
+        out.print(f"stored 0 new events: all {doc['duplicates']:,} were already in the store")
+    else:
+        out.print(f"stored {doc['stored']:,} new events; the store holds {total_in_store:,}")
+    if doc["rejected"]:
+        shown = doc["rejections"][:20]
+        out.print(f"[yellow]{doc['rejected']:,} rows rejected[/]" + (" (first 20):" if len(doc["rejections"]) > 20 else ":"))
+        for r in shown:
+            out.print(f"  {r['source']} row {r['row']}: {r['reason']}", highlight=False)
+        if rejections is None and doc["rejected"] > 20:
+            out.print("  write them all with --rejections FILE.csv")
+
+
+@app.command()
+@handles_errors
+def demo(json_out: JsonOpt = False) -> None:
+    """Load the bundled ml-latest-small and show what it holds."""
+    from interestlens import datasets as ds_mod
+
+    ds = ds_mod.load("ml-latest-small")
+    summary = ds.summary()
+    if json_out:
+        _emit_json({"dataset": summary})
+        return
+    out.print(_summary_table(summary))
+
+
+def main() -> None:
+    """Entry point of the ``interestlens`` script."""
+    app()
+
+
+if __name__ == "__main__":
+    main()
