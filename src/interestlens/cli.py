@@ -86,9 +86,13 @@ def _version(value: bool) -> None:
 def main_callback(
     version: Annotated[
         bool,
-        typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit."),
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Show the version and exit."
+        ),
     ] = False,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log progress details to stderr.")] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Log progress details to stderr.")
+    ] = False,
 ) -> None:
     """interestlens: understand user interests, recommend, explore, evaluate."""
     logging.basicConfig(
@@ -132,7 +136,9 @@ def _summary_table(summary: dict[str, Any]) -> Table:
         if key == "name":
             continue
         if isinstance(value, dict):
-            value = ", ".join(f"{k}: {v:,}" if isinstance(v, int) else f"{k}: {v}" for k, v in value.items())
+            value = ", ".join(
+                f"{k}: {v:,}" if isinstance(v, int) else f"{k}: {v}" for k, v in value.items()
+            )
         elif isinstance(value, int):
             value = f"{value:,}"
         table.add_row(key.replace("_", " "), str(value))
@@ -157,7 +163,12 @@ def datasets(
         for col in ("name", "bundled", "needs path", "description"):
             table.add_column(col)
         for r in rows:
-            table.add_row(r["name"], "yes" if r["bundled"] else "", "yes" if r["needs_path"] else "", r["description"])
+            table.add_row(
+                r["name"],
+                "yes" if r["bundled"] else "",
+                "yes" if r["needs_path"] else "",
+                r["description"],
+            )
         out.print(table)
         return
     info = ds_mod.describe(name)
@@ -174,20 +185,54 @@ def datasets(
 @app.command()
 @handles_errors
 def ingest(
-    files: Annotated[list[str], typer.Argument(help="Event files (CSV, TSV, Parquet, JSONL), dataset folders, or bundled dataset names.")],
-    store: Annotated[str | None, typer.Option("--store", help="Store URL: sqlite://PATH or postgresql://...; default DATA_DIR/events.db.")] = None,
-    mapping: Annotated[str | None, typer.Option("--map", help="Column mapping FIELD=COLUMN,... (e.g. user_id=uid,item_id=sku).")] = None,
-    event_type: Annotated[str | None, typer.Option("--type", help="Event type for files without a type column.")] = None,
-    unknown_items: Annotated[str, typer.Option("--unknown-items", help="reject or create events' unknown items (when the store holds items).")] = "reject",
-    rating_range: Annotated[str | None, typer.Option("--rating-range", help="Accepted rating values LOW,HIGH.")] = None,
-    timestamp_unit: Annotated[str, typer.Option("--timestamp-unit", help="Unit of numeric timestamps: s, ms, us, ns.")] = "s",
-    file_format: Annotated[str | None, typer.Option("--format", help="csv, tsv, parquet or jsonl (default: from the extension).")] = None,
-    rejections: Annotated[Path | None, typer.Option("--rejections", help="Write rejected rows to this CSV.")] = None,
+    files: Annotated[
+        list[str],
+        typer.Argument(
+            help="Event files (CSV, TSV, Parquet, JSONL), dataset folders, or bundled dataset names."
+        ),
+    ],
+    store: Annotated[
+        str | None,
+        typer.Option(
+            "--store",
+            help="Store URL: sqlite://PATH or postgresql://...; default DATA_DIR/events.db.",
+        ),
+    ] = None,
+    mapping: Annotated[
+        str | None,
+        typer.Option(
+            "--map", help="Column mapping FIELD=COLUMN,... (e.g. user_id=uid,item_id=sku)."
+        ),
+    ] = None,
+    event_type: Annotated[
+        str | None, typer.Option("--type", help="Event type for files without a type column.")
+    ] = None,
+    unknown_items: Annotated[
+        str,
+        typer.Option(
+            "--unknown-items",
+            help="reject or create events' unknown items (when the store holds items).",
+        ),
+    ] = "reject",
+    rating_range: Annotated[
+        str | None, typer.Option("--rating-range", help="Accepted rating values LOW,HIGH.")
+    ] = None,
+    timestamp_unit: Annotated[
+        str, typer.Option("--timestamp-unit", help="Unit of numeric timestamps: s, ms, us, ns.")
+    ] = "s",
+    file_format: Annotated[
+        str | None,
+        typer.Option("--format", help="csv, tsv, parquet or jsonl (default: from the extension)."),
+    ] = None,
+    rejections: Annotated[
+        Path | None, typer.Option("--rejections", help="Write rejected rows to this CSV.")
+    ] = None,
     data_dir: DataDirOpt = DEFAULT_DATA_DIR,
     json_out: JsonOpt = False,
 ) -> None:
     """Validate event files and append them to the store; re-ingesting stores nothing twice."""
     from interestlens import datasets as ds_mod
+    from interestlens.data import Dataset
     from interestlens.data.validation import LoadReport, ValidationOptions
     from interestlens.store import open_store
 
@@ -201,8 +246,14 @@ def ingest(
     reports: list[LoadReport] = []
     with open_store(_store_url(store, data_dir)) as st:
         for f in files:
-            if Path(f).is_dir() or (not Path(f).exists() and f in {d["name"] for d in ds_mod.available()}):
+            if Path(f).is_dir() or (
+                not Path(f).exists() and f in {d["name"] for d in ds_mod.available()}
+            ):
                 ds = ds_mod.load(f)
+                if not isinstance(ds, Dataset):
+                    raise CLIError(
+                        f"{f} is a bandit log, not events: read it with `interestlens ope`"
+                    )
                 result = st.append_dataset(ds)
                 rep = ds.report or LoadReport(source=f)
                 rep.loaded, rep.duplicates = result.stored, result.duplicates
@@ -217,11 +268,18 @@ def ingest(
         "duplicates": sum(r.duplicates for r in reports),
         "events_in_store": total_in_store,
         "files": [
-            {"source": r.source, "stored": r.loaded, "rejected": r.rejected, "duplicates": r.duplicates,
-             "created_items": r.created_items}
+            {
+                "source": r.source,
+                "stored": r.loaded,
+                "rejected": r.rejected,
+                "duplicates": r.duplicates,
+                "created_items": r.created_items,
+            }
             for r in reports
         ],
-        "rejections": [dict(r.to_dict(), source=rep.source) for rep in reports for r in rep.rejections],
+        "rejections": [
+            dict(r.to_dict(), source=rep.source) for rep in reports for r in rep.rejections
+        ],
     }
     if rejections is not None:
         import csv
@@ -238,7 +296,9 @@ def ingest(
     for col in ("file", "stored", "already stored", "rejected"):
         table.add_column(col, justify="right" if col != "file" else "left")
     for f in doc["files"]:
-        table.add_row(str(f["source"]), f"{f['stored']:,}", f"{f['duplicates']:,}", f"{f['rejected']:,}")
+        table.add_row(
+            str(f["source"]), f"{f['stored']:,}", f"{f['duplicates']:,}", f"{f['rejected']:,}"
+        )
     out.print(table)
     if doc["stored"] == 0 and doc["duplicates"]:
         out.print(f"stored 0 new events: all {doc['duplicates']:,} were already in the store")
@@ -246,7 +306,10 @@ def ingest(
         out.print(f"stored {doc['stored']:,} new events; the store holds {total_in_store:,}")
     if doc["rejected"]:
         shown = doc["rejections"][:20]
-        out.print(f"[yellow]{doc['rejected']:,} rows rejected[/]" + (" (first 20):" if len(doc["rejections"]) > 20 else ":"))
+        out.print(
+            f"[yellow]{doc['rejected']:,} rows rejected[/]"
+            + (" (first 20):" if len(doc["rejections"]) > 20 else ":")
+        )
         for r in shown:
             out.print(f"  {r['source']} row {r['row']}: {r['reason']}", highlight=False)
         if rejections is None and doc["rejected"] > 20:

@@ -38,7 +38,9 @@ class _Bar:
 
 
 @contextmanager
-def progress_bar(description: str, total: float | None, enabled: bool | None = None) -> Iterator[_Bar]:
+def progress_bar(
+    description: str, total: float | None, enabled: bool | None = None
+) -> Iterator[_Bar]:
     """A progress bar on stderr.
 
     Parameters

@@ -31,7 +31,10 @@ def test_acknowledged_events_survive_sigkill(store_url, tmp_path):
     script = tmp_path / "writer.py"
     script.write_text(WRITER)
     proc = subprocess.Popen(
-        [sys.executable, str(script), store_url], stdout=subprocess.PIPE, text=True, env=dict(os.environ)
+        [sys.executable, str(script), store_url],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ),
     )
     acked: list[int] = []
     try:
@@ -39,7 +42,9 @@ def test_acknowledged_events_survive_sigkill(store_url, tmp_path):
         for line in proc.stdout:
             acked.append(int(line.split()[1]))
             if len(acked) == 25:
-                proc.send_signal(signal.SIGKILL)  # mid-stream: the writer is already on its next batch
+                proc.send_signal(
+                    signal.SIGKILL
+                )  # mid-stream: the writer is already on its next batch
                 break
     finally:
         proc.kill()

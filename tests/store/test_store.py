@@ -17,7 +17,14 @@ T0 = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
 
 def _events(n: int, user: str = "u1") -> list[Event]:
     return [
-        Event(user, f"i{k}", "rating", value=1 + k % 5, timestamp=T0.replace(minute=k % 60), event_id=f"{user}-{k}")
+        Event(
+            user,
+            f"i{k}",
+            "rating",
+            value=1 + k % 5,
+            timestamp=T0.replace(minute=k % 60),
+            event_id=f"{user}-{k}",
+        )
         for k in range(n)
     ]
 
@@ -32,10 +39,24 @@ def test_append_is_idempotent_on_event_id(store):
 
 def test_round_trip_keeps_every_field_and_arrival_order(store):
     events = [
-        Event("u1", "i1", "click", value=2.5, timestamp=T0, text=None, context={"device": "phone", "n": 3}),
+        Event(
+            "u1",
+            "i1",
+            "click",
+            value=2.5,
+            timestamp=T0,
+            text=None,
+            context={"device": "phone", "n": 3},
+        ),
         Event("u2", None, "search", timestamp=T0, text="pixar movies"),
         Event("u1", "i2", "review", value=1.0, timestamp=None, text="Loved it — très bien"),
-        Event("u3", "i1", "rating", value=4.5, timestamp=datetime(2001, 1, 2, 3, 4, 5, 678901, tzinfo=timezone.utc)),
+        Event(
+            "u3",
+            "i1",
+            "rating",
+            value=4.5,
+            timestamp=datetime(2001, 1, 2, 3, 4, 5, 678901, tzinfo=timezone.utc),
+        ),
     ]
     store.append(events)
     back = store.to_dataset().events
@@ -51,8 +72,19 @@ def test_round_trip_keeps_every_field_and_arrival_order(store):
 
 
 def test_items_and_users_upsert(store):
-    store.upsert_items([Item("i1", title="Old"), Item("i2", title="Two", categories=["a", "b"], tags=["x"],
-                                                     attributes={"price": 3.5}, created_at=T0)])
+    store.upsert_items(
+        [
+            Item("i1", title="Old"),
+            Item(
+                "i2",
+                title="Two",
+                categories=["a", "b"],
+                tags=["x"],
+                attributes={"price": 3.5},
+                created_at=T0,
+            ),
+        ]
+    )
     store.upsert_items([Item("i1", title="New", text="desc")])
     store.upsert_users([User("u1", {"age": 30}), User("u2")])
     ds = store.to_dataset()
@@ -115,7 +147,9 @@ def test_ingest_checks_items_when_the_store_has_them(store, tmp_path):
 
 
 def test_dataset_round_trip_through_store_equals_source(store):
-    ds = Dataset.from_records(_events(30, "a") + _events(20, "b"), [Item(f"i{k}") for k in range(30)])
+    ds = Dataset.from_records(
+        _events(30, "a") + _events(20, "b"), [Item(f"i{k}") for k in range(30)]
+    )
     store.append_dataset(ds)
     back = store.to_dataset()
     pd.testing.assert_frame_equal(back.events, ds.events, check_dtype=False)
@@ -157,7 +191,9 @@ def test_postgres_migrates_a_version_one_store(postgres_url):
 
     with psycopg.connect(postgres_url, autocommit=True) as conn:
         pg_backend.migrate(conn, target=1)
-        conn.execute("INSERT INTO events (event_id, user_id, item_id, type, value) VALUES ('e1','u1','i1','view',1)")
+        conn.execute(
+            "INSERT INTO events (event_id, user_id, item_id, type, value) VALUES ('e1','u1','i1','view',1)"
+        )
     with open_store(postgres_url) as st:
         assert st.schema_version == 2 and st.count() == 1
         st.upsert_users([User("u1")])

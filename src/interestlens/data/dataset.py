@@ -53,13 +53,19 @@ def items_frame(items: Iterable[Item] | pd.DataFrame | None) -> pd.DataFrame:
         raise ValueError("items need an item_id column")
     extra = set(df.columns) - set(ITEM_COLUMNS)
     if extra:
-        raise ValueError(f"unknown item columns {sorted(extra)}; expected some of {list(ITEM_COLUMNS)}")
+        raise ValueError(
+            f"unknown item columns {sorted(extra)}; expected some of {list(ITEM_COLUMNS)}"
+        )
     n = len(df)
     df["item_id"] = df["item_id"].astype(str)
     for col in ("title", "text"):
         df[col] = df[col].fillna("").astype(str) if col in df.columns else [""] * n
     for col in ("categories", "tags"):
-        df[col] = [list(v) if isinstance(v, list | tuple | np.ndarray) else [] for v in df[col]] if col in df.columns else [[] for _ in range(n)]
+        df[col] = (
+            [list(v) if isinstance(v, list | tuple | np.ndarray) else [] for v in df[col]]
+            if col in df.columns
+            else [[] for _ in range(n)]
+        )
     df["attributes"] = (
         [dict(v) if isinstance(v, Mapping) else {} for v in df["attributes"]]
         if "attributes" in df.columns
@@ -72,7 +78,9 @@ def items_frame(items: Iterable[Item] | pd.DataFrame | None) -> pd.DataFrame:
     )
     dup = df["item_id"].duplicated()
     if dup.any():
-        raise ValueError(f"item_id {df['item_id'][dup].iloc[0]!r} appears more than once in the items")
+        raise ValueError(
+            f"item_id {df['item_id'][dup].iloc[0]!r} appears more than once in the items"
+        )
     return df[list(ITEM_COLUMNS)].reset_index(drop=True)
 
 
@@ -92,7 +100,9 @@ def users_frame(users: Iterable[User] | pd.DataFrame | None) -> pd.DataFrame:
     )
     dup = df["user_id"].duplicated()
     if dup.any():
-        raise ValueError(f"user_id {df['user_id'][dup].iloc[0]!r} appears more than once in the users")
+        raise ValueError(
+            f"user_id {df['user_id'][dup].iloc[0]!r} appears more than once in the users"
+        )
     return df[list(USER_COLUMNS)].reset_index(drop=True)
 
 
@@ -207,7 +217,9 @@ class Dataset:
         v = EventValidator(options, known_items=known, source=name or "records")
         ev = v.validate(raw)
         if v.created_items:
-            items_df = pd.concat([items_df, items_frame([Item(i) for i in v.created_items])], ignore_index=True)
+            items_df = pd.concat(
+                [items_df, items_frame([Item(i) for i in v.created_items])], ignore_index=True
+            )
         return cls(ev, items_df, users_frame(users), name=name, report=v.report)
 
     # ----- ids -------------------------------------------------------------
@@ -223,7 +235,9 @@ class Dataset:
     def item_ids(self) -> pd.Index:
         """Every item id, items table first then first appearance in events."""
         if self._item_ids is None:
-            ids = pd.concat([self.items["item_id"], self.events["item_id"].dropna()], ignore_index=True)
+            ids = pd.concat(
+                [self.items["item_id"], self.events["item_id"].dropna()], ignore_index=True
+            )
             self._item_ids = pd.Index(ids.drop_duplicates().to_numpy(dtype=object), name="item_id")
         return self._item_ids
 
@@ -307,7 +321,11 @@ class Dataset:
             strength[m] = v
         data = base * strength
         if half_life is not None and len(ev):
-            hl = half_life if isinstance(half_life, pd.Timedelta) else pd.Timedelta(days=float(half_life))
+            hl = (
+                half_life
+                if isinstance(half_life, pd.Timedelta)
+                else pd.Timedelta(days=float(half_life))
+            )
             ts = ev["timestamp"]
             ref = ts.max() if now is None else pd.Timestamp(now)
             age = (ref - ts).dt.total_seconds().to_numpy() / hl.total_seconds()

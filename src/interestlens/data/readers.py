@@ -28,7 +28,17 @@ log = logging.getLogger(__name__)
 #: Source column names recognised without a mapping, per schema field (case-insensitive).
 ALIASES: dict[str, tuple[str, ...]] = {
     "user_id": ("user_id", "userid", "user", "uid", "customer_id", "visitor_id", "visitorid"),
-    "item_id": ("item_id", "itemid", "item", "iid", "movieid", "movie_id", "product_id", "productid", "joke_id"),
+    "item_id": (
+        "item_id",
+        "itemid",
+        "item",
+        "iid",
+        "movieid",
+        "movie_id",
+        "product_id",
+        "productid",
+        "joke_id",
+    ),
     "type": ("type", "event_type", "event", "action"),
     "value": ("value", "rating", "score", "weight"),
     "timestamp": ("timestamp", "ts", "time", "datetime", "event_time"),
@@ -38,7 +48,12 @@ ALIASES: dict[str, tuple[str, ...]] = {
 }
 #: When a column found through one of these aliases carries the value or text and no
 #: type column exists, the event type follows from it.
-TYPE_HINTS: dict[str, str] = {"rating": "rating", "tag": "tag", "review": "review", "query": "search"}
+TYPE_HINTS: dict[str, str] = {
+    "rating": "rating",
+    "tag": "tag",
+    "review": "review",
+    "query": "search",
+}
 
 FORMATS = ("csv", "tsv", "parquet", "jsonl")
 
@@ -46,11 +61,20 @@ FORMATS = ("csv", "tsv", "parquet", "jsonl")
 def detect_format(path: str | Path) -> str:
     """File format from the extension (``.gz`` allowed for text formats)."""
     name = str(path).lower().removesuffix(".gz")
-    for ext, fmt in ((".csv", "csv"), (".tsv", "tsv"), (".parquet", "parquet"), (".pq", "parquet"),
-                     (".jsonl", "jsonl"), (".ndjson", "jsonl"), (".json", "jsonl")):
+    for ext, fmt in (
+        (".csv", "csv"),
+        (".tsv", "tsv"),
+        (".parquet", "parquet"),
+        (".pq", "parquet"),
+        (".jsonl", "jsonl"),
+        (".ndjson", "jsonl"),
+        (".json", "jsonl"),
+    ):
         if name.endswith(ext):
             return fmt
-    raise ValueError(f"{path}: unknown file type; use .csv, .tsv, .parquet or .jsonl (or give the format)")
+    raise ValueError(
+        f"{path}: unknown file type; use .csv, .tsv, .parquet or .jsonl (or give the format)"
+    )
 
 
 def resolve_mapping(
@@ -80,7 +104,9 @@ def resolve_mapping(
     mapping = dict(mapping or {})
     bad = set(mapping) - set(EVENT_COLUMNS)
     if bad:
-        raise ValueError(f"mapping names unknown fields {sorted(bad)}; fields are {list(EVENT_COLUMNS)}")
+        raise ValueError(
+            f"mapping names unknown fields {sorted(bad)}; fields are {list(EVENT_COLUMNS)}"
+        )
     missing = [c for c in mapping.values() if c not in columns]
     if missing:
         raise ValueError(f"mapped column(s) {missing} not in the file; it has {columns}")
@@ -169,8 +195,9 @@ def iter_raw_chunks(
                 yield from _csv_chunks(text, sep, chunk_size, counter, bar)
 
 
-def _csv_chunks(text: io.TextIOWrapper, sep: str, chunk_size: int, counter: _CountingReader, bar: Any
-                ) -> Iterator[tuple[int, pd.DataFrame, list[Rejection]]]:
+def _csv_chunks(
+    text: io.TextIOWrapper, sep: str, chunk_size: int, counter: _CountingReader, bar: Any
+) -> Iterator[tuple[int, pd.DataFrame, list[Rejection]]]:
     reader = csv.reader(text, delimiter=sep)
     try:
         header = next(reader)
@@ -201,15 +228,18 @@ def _csv_chunks(text: io.TextIOWrapper, sep: str, chunk_size: int, counter: _Cou
     bar.update(counter.count)
 
 
-def _frame_with_holes(rows: list[list[str]], header: list[str], bad: list[Rejection], first: int) -> pd.DataFrame:
+def _frame_with_holes(
+    rows: list[list[str]], header: list[str], bad: list[Rejection], first: int
+) -> pd.DataFrame:
     """Frame of the chunk's rows; unparsable rows are marked so validation skips them."""
     frame = pd.DataFrame(rows, columns=header, dtype=object)
     frame.attrs["unparsable"] = [r.row - first for r in bad]
     return frame
 
 
-def _jsonl_chunks(text: io.TextIOWrapper, chunk_size: int, counter: _CountingReader, bar: Any
-                  ) -> Iterator[tuple[int, pd.DataFrame, list[Rejection]]]:
+def _jsonl_chunks(
+    text: io.TextIOWrapper, chunk_size: int, counter: _CountingReader, bar: Any
+) -> Iterator[tuple[int, pd.DataFrame, list[Rejection]]]:
     rows: list[dict[str, Any]] = []
     bad: list[Rejection] = []
     first = 1
@@ -268,9 +298,17 @@ def iter_event_chunks(
             resolved, implied = resolve_mapping([str(c) for c in frame.columns], mapping)
             ignored = [c for c in frame.columns if c not in resolved]
             if ignored:
-                log.warning("%s: columns %s are not part of the event schema and are not stored", path, ignored)
+                log.warning(
+                    "%s: columns %s are not part of the event schema and are not stored",
+                    path,
+                    ignored,
+                )
             log.info("%s: columns %s", path, resolved)
-            if implied and validator.options.default_type is None and "type" not in resolved.values():
+            if (
+                implied
+                and validator.options.default_type is None
+                and "type" not in resolved.values()
+            ):
                 from dataclasses import replace
 
                 validator.options = replace(validator.options, default_type=implied)
@@ -285,4 +323,3 @@ def iter_event_chunks(
         yield validator.validate(events_raw, rows=row_numbers)
     if resolved is None:
         log.warning("%s: the file holds no rows", path)
-

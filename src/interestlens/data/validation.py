@@ -160,7 +160,9 @@ def _as_str(s: pd.Series) -> pd.Series:
         out[integral] = vals[integral].astype(np.int64).astype(str)
         s = out
     out = s.astype("string").str.strip()
-    return out.astype(object).where(out.notna().to_numpy() & (out != "").fillna(False).to_numpy(), None)
+    return out.astype(object).where(
+        out.notna().to_numpy() & (out != "").fillna(False).to_numpy(), None
+    )
 
 
 def _nones(index: pd.Index) -> pd.Series:
@@ -177,11 +179,18 @@ def _parse_timestamps(raw: pd.Series, unit: str) -> tuple[pd.Series, np.ndarray]
     is_num = num.notna().to_numpy()
     if is_num.any():
         vals = num.to_numpy(dtype="float64")[is_num]
-        scale = {"s": 1e9, "ms": 1e6, "us": 1e3, "ns": 1.0}[unit]
+        scale = {"s": 10**9, "ms": 10**6, "us": 10**3, "ns": 1}[unit]
         ns = vals * scale
         ok = np.isfinite(ns) & (np.abs(ns) < 9.2e18)
         conv = np.full(len(vals), np.datetime64("NaT"), dtype="datetime64[ns]")
         conv[ok] = np.round(ns[ok]).astype(np.int64).astype("datetime64[ns]")
+        # Whole numbers scale exactly in integers; the float product loses sub-microsecond digits.
+        exact = ok & (vals == np.round(vals)) & (np.abs(vals) < 2**53)
+        conv[exact] = (vals[exact].astype(np.int64) * scale).astype("datetime64[ns]")
+        # Too large for nanoseconds (milliseconds read as seconds, say): saturate, so that the
+        # range check reports it instead of calling it unparsable.
+        far = np.isfinite(ns) & ~ok
+        conv[far] = np.where(ns[far] > 0, np.iinfo(np.int64).max, np.iinfo(np.int64).min + 1)
         ts.iloc[np.flatnonzero(is_num)] = pd.to_datetime(conv, utc=True)
     is_text = ~is_num & ~_blank(raw)
     if is_text.any():
@@ -233,8 +242,14 @@ def derive_event_ids(frame: pd.DataFrame) -> list[str]:
         strict=True,
     ):
         key = "\x1f".join(
-            (u, it if isinstance(it, str) else "", t, repr(float(v)),
-             "" if isnat else str(tsu), tx if isinstance(tx, str) else "")
+            (
+                u,
+                it if isinstance(it, str) else "",
+                t,
+                repr(float(v)),
+                "" if isnat else str(tsu),
+                tx if isinstance(tx, str) else "",
+            )
         )
         out.append(hashlib.blake2b(key.encode("utf-8"), digest_size=16).hexdigest())
     return out
@@ -337,7 +352,7 @@ class EventValidator:
 
         if "type" in raw.columns:
             typ = _as_str(raw["type"]).str.lower()
-            missing_type = typ.isna().to_numpy()
+            missing_type = typ.isna().to_numpy().copy()
             if opts.default_type is not None:
                 typ = typ.fillna(opts.default_type)
                 missing_type[:] = False
@@ -369,7 +384,13 @@ class EventValidator:
             flag(inf, "value is not finite")
             ok = np.isfinite(vals)
             neg = ok & ~is_rating & (vals < 0)
-            flag(neg, [f"value {v:g} out of range (must be >= 0 for {t})" for v, t in zip(vals, typ_arr, strict=True)])
+            flag(
+                neg,
+                [
+                    f"value {v:g} out of range (must be >= 0 for {t})"
+                    for v, t in zip(vals, typ_arr, strict=True)
+                ],
+            )
             if opts.rating_range is not None:
                 lo, hi = opts.rating_range
                 out = ok & is_rating & ((vals < lo) | (vals > hi))
@@ -437,7 +458,9 @@ class EventValidator:
                 reasons[good_pos[i]].append(f"duplicate event_id {eid!r} (first at row {first})")
             else:
                 self._seen[eid] = int(rows[good_pos[i]])
-        good = good[keep].reset_index(drop=True)
+        # Same dtypes whatever the chunk held (pandas would infer "str" for some columns, and
+        # float for an empty event_id), so that chunks concatenate to the canonical frame.
+        good = good[keep].reset_index(drop=True).astype(empty_events().dtypes.to_dict())
 
         if self.known_items is not None and opts.unknown_items == "create":
             new = sorted(set(good["item_id"].dropna()) - self.known_items)

@@ -48,11 +48,20 @@ def _ts_to_us(ts: pd.Series) -> list[int | None]:
 
 def _us_to_ts(values: Sequence[int | None]) -> pd.Series:
     arr = pd.array(values, dtype="Int64")
-    return pd.to_datetime(arr, unit="us", utc=True).astype(TIMESTAMP_DTYPE).to_series().reset_index(drop=True)
+    return (
+        pd.to_datetime(arr, unit="us", utc=True)
+        .astype(TIMESTAMP_DTYPE)
+        .to_series()
+        .reset_index(drop=True)
+    )
 
 
 def _json_or_none(v: Any) -> str | None:
-    return None if v is None or (isinstance(v, float) and np.isnan(v)) else json.dumps(v, sort_keys=True)
+    return (
+        None
+        if v is None or (isinstance(v, float) and np.isnan(v))
+        else json.dumps(v, sort_keys=True)
+    )
 
 
 def event_rows(events: pd.DataFrame) -> list[tuple[Any, ...]]:
@@ -186,7 +195,9 @@ class EventStore(abc.ABC):
         """Close the connection."""
 
     # ----- shared behaviour --------------------------------------------------
-    def append(self, events: Dataset | pd.DataFrame | Iterable[Event | Mapping[str, Any]]) -> AppendResult:
+    def append(
+        self, events: Dataset | pd.DataFrame | Iterable[Event | Mapping[str, Any]]
+    ) -> AppendResult:
         """Store events, each batch of up to :data:`BATCH` in one durable transaction.
 
         Parameters
@@ -253,7 +264,9 @@ class EventStore(abc.ABC):
         """Everything stored, as a :class:`~interestlens.data.Dataset` (events in arrival order)."""
         users = self._fetch_users()
         users_df = users_frame(
-            pd.DataFrame({"user_id": [u for u, _ in users], "attributes": [_loads(a) for _, a in users]})
+            pd.DataFrame(
+                {"user_id": [u for u, _ in users], "attributes": [_loads(a) for _, a in users]}
+            )
         )
         return Dataset(self.events(), self.items(), users_df, name=name or self.url)
 

@@ -23,7 +23,10 @@ class PostgresUnavailable(RuntimeError):
 
 def _bin_dir() -> Path | None:
     for pattern in ("/usr/lib/postgresql/*/bin",):
-        dirs = sorted(glob.glob(pattern), key=lambda d: int(Path(d).parent.name) if Path(d).parent.name.isdigit() else 0)
+        dirs = sorted(
+            glob.glob(pattern),
+            key=lambda d: int(Path(d).parent.name) if Path(d).parent.name.isdigit() else 0,
+        )
         for d in reversed(dirs):
             if (Path(d) / "initdb").exists() and (Path(d) / "pg_ctl").exists():
                 return Path(d)
@@ -37,7 +40,9 @@ def ensure_installed(timeout: float = 600) -> Path:
     if found:
         return found
     if os.geteuid() != 0 or not shutil.which("apt-get"):
-        raise PostgresUnavailable("PostgreSQL server binaries are missing and apt-get cannot run as root here")
+        raise PostgresUnavailable(
+            "PostgreSQL server binaries are missing and apt-get cannot run as root here"
+        )
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
     for cmd in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "postgresql"]):
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
@@ -92,16 +97,42 @@ class LocalPostgres:
             shutil.chown(sock_dir, "postgres", "postgres")
         self.port = self.port or _free_port()
         if not (self.data_dir / "PG_VERSION").exists():
-            p = self._run([str(self._bin / "initdb"), "-D", str(self.data_dir), "-U", "postgres",
-                           "--auth=trust", "-E", "UTF8", "--no-sync"])
+            p = self._run(
+                [
+                    str(self._bin / "initdb"),
+                    "-D",
+                    str(self.data_dir),
+                    "-U",
+                    "postgres",
+                    "--auth=trust",
+                    "-E",
+                    "UTF8",
+                    "--no-sync",
+                ]
+            )
             if p.returncode != 0:
                 raise PostgresUnavailable(f"initdb failed: {p.stderr.strip()[-500:]}")
-        opts = (f"-c listen_addresses=127.0.0.1 -p {self.port} -k {sock_dir} "
-                "-c fsync=on -c shared_buffers=128MB -c max_connections=50")
-        p = self._run([str(self._bin / "pg_ctl"), "-D", str(self.data_dir), "-o", opts,
-                       "-l", str(self.base_dir / "server.log"), "-w", "-t", "60", "start"])
+        opts = (
+            f"-c listen_addresses=127.0.0.1 -p {self.port} -k {sock_dir} "
+            "-c fsync=on -c shared_buffers=128MB -c max_connections=50"
+        )
+        p = self._run(
+            [
+                str(self._bin / "pg_ctl"),
+                "-D",
+                str(self.data_dir),
+                "-o",
+                opts,
+                "-l",
+                str(self.base_dir / "server.log"),
+                "-w",
+                "-t",
+                "60",
+                "start",
+            ]
+        )
         if p.returncode != 0:
-            log = (self.base_dir / "server.log")
+            log = self.base_dir / "server.log"
             tail = log.read_text()[-500:] if log.exists() else ""
             raise PostgresUnavailable(f"pg_ctl start failed: {p.stderr.strip()[-300:]} {tail}")
         return self
@@ -115,7 +146,9 @@ class LocalPostgres:
         import psycopg
 
         with psycopg.connect(self.url(), autocommit=True) as conn:
-            exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (dbname,)).fetchone()
+            exists = conn.execute(
+                "SELECT 1 FROM pg_database WHERE datname = %s", (dbname,)
+            ).fetchone()
             if not exists:
                 conn.execute(f'CREATE DATABASE "{dbname}"')
         return self.url(dbname)
@@ -123,7 +156,9 @@ class LocalPostgres:
     def stop(self) -> None:
         """Stop the server and delete the cluster folder if we created it."""
         if self._bin and self.data_dir and self.data_dir.exists():
-            self._run([str(self._bin / "pg_ctl"), "-D", str(self.data_dir), "-m", "fast", "-w", "stop"])
+            self._run(
+                [str(self._bin / "pg_ctl"), "-D", str(self.data_dir), "-m", "fast", "-w", "stop"]
+            )
         if self._owns_dir and self.base_dir and self.base_dir.exists():
             deadline = time.time() + 10
             while True:

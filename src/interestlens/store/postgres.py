@@ -85,7 +85,9 @@ class PostgresEventStore(EventStore):
 
     def __init__(self, url: str) -> None:
         if psycopg is None:
-            raise ImportError("the PostgreSQL store needs psycopg: pip install 'interestlens[postgres]'")
+            raise ImportError(
+                "the PostgreSQL store needs psycopg: pip install 'interestlens[postgres]'"
+            )
         self.url = url
         self._conn = psycopg.connect(url, autocommit=True)
         self._lock = threading.RLock()
@@ -135,7 +137,9 @@ class PostgresEventStore(EventStore):
     def _fetch_events(self, user_id: str | None) -> list[tuple[Any, ...]]:
         with self._lock:
             if user_id is None:
-                return self._conn.execute(f"SELECT {_EVENT_COLS} FROM events ORDER BY seq").fetchall()
+                return self._conn.execute(
+                    f"SELECT {_EVENT_COLS} FROM events ORDER BY seq"
+                ).fetchall()
             return self._conn.execute(
                 f"SELECT {_EVENT_COLS} FROM events WHERE user_id = %s ORDER BY seq", (user_id,)
             ).fetchall()
@@ -148,7 +152,9 @@ class PostgresEventStore(EventStore):
 
     def _fetch_users(self) -> list[tuple[str, str]]:
         with self._lock:
-            return self._conn.execute("SELECT user_id, attributes FROM users ORDER BY pos").fetchall()
+            return self._conn.execute(
+                "SELECT user_id, attributes FROM users ORDER BY pos"
+            ).fetchall()
 
     def count(self) -> int:
         """Number of stored events."""

@@ -110,7 +110,8 @@ class SQLiteEventStore(EventStore):
         with self._lock, _transaction(self._conn):
             before = self._conn.total_changes
             self._conn.executemany(
-                f"INSERT OR IGNORE INTO events ({_EVENT_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows
+                f"INSERT OR IGNORE INTO events ({_EVENT_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                rows,
             )
             return self._conn.total_changes - before
 
@@ -124,12 +125,16 @@ class SQLiteEventStore(EventStore):
 
     def _upsert_users(self, rows: list[tuple[str, str]]) -> None:
         with self._lock, _transaction(self._conn):
-            self._conn.executemany("INSERT OR REPLACE INTO users (user_id, attributes) VALUES (?, ?)", rows)
+            self._conn.executemany(
+                "INSERT OR REPLACE INTO users (user_id, attributes) VALUES (?, ?)", rows
+            )
 
     def _fetch_events(self, user_id: str | None) -> list[tuple[Any, ...]]:
         with self._lock:
             if user_id is None:
-                return self._conn.execute(f"SELECT {_EVENT_COLS} FROM events ORDER BY seq").fetchall()
+                return self._conn.execute(
+                    f"SELECT {_EVENT_COLS} FROM events ORDER BY seq"
+                ).fetchall()
             return self._conn.execute(
                 f"SELECT {_EVENT_COLS} FROM events WHERE user_id = ? ORDER BY seq", (user_id,)
             ).fetchall()
@@ -142,7 +147,9 @@ class SQLiteEventStore(EventStore):
 
     def _fetch_users(self) -> list[tuple[str, str]]:
         with self._lock:
-            return self._conn.execute("SELECT user_id, attributes FROM users ORDER BY rowid").fetchall()
+            return self._conn.execute(
+                "SELECT user_id, attributes FROM users ORDER BY rowid"
+            ).fetchall()
 
     def count(self) -> int:
         """Number of stored events."""

@@ -1,0 +1,150 @@
+"""The `interestlens` command line, run as a real subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from interestlens import __version__
+
+BIN = Path(sys.executable).with_name("interestlens")
+
+
+def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "INTERESTLENS_DEBUG"}
+    return subprocess.run(
+        [str(BIN), *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=300
+    )
+
+
+def test_version():
+    p = run("--version")
+    assert p.returncode == 0 and p.stdout.strip() == f"interestlens {__version__}"
+
+
+def test_ingest_movielens_ratings_twice(tmp_path, shared_data):
+    ratings = shared_data / "ml-latest-small" / "ratings.csv"
+    url = f"sqlite://{tmp_path / 'ev.db'}"
+    first = run("ingest", str(ratings), "--store", url, "--json")
+    assert first.returncode == 0, first.stderr
+    doc = json.loads(first.stdout)
+    assert (doc["stored"], doc["rejected"], doc["duplicates"], doc["rejections"]) == (
+        100836,
+        0,
+        0,
+        [],
+    )
+    second = run("ingest", str(ratings), "--store", url)
+    assert second.returncode == 0, second.stderr
+    assert "stored 0 new events: all 100,836 were already in the store" in second.stdout
+
+
+def test_ingest_reports_five_bad_rows(tmp_path):
+    path = tmp_path / "mixed.csv"
+    path.write_text(
+        "event_id,user_id,item_id,type,value,timestamp\n"
+        "a1,u1,i1,rating,4,2024-01-01T10:00:00Z\n"
+        "a2,,i2,rating,3,2024-01-01T10:01:00Z\n"  # 2 missing user
+        "a3,u1,i3,rating,4,not-a-time\n"  # 3 unparsable timestamp
+        "a4,u2,i1,view,1,2024-01-02T09:00:00Z\n"
+        "a5,u2,i2,rating,11,2024-01-02T09:05:00Z\n"  # 5 out of range
+        "a6,u2,i3,like,1,2024-01-02T09:06:00Z\n"  # 6 unknown type
+        "a4,u3,i1,view,1,2024-01-03T09:00:00Z\n"  # 7 duplicate event id
+        "a8,u3,i4,purchase,19.99,1704272400\n"
+    )
+    bad_csv = tmp_path / "rejected.csv"
+    p = run(
+        "ingest",
+        str(path),
+        "--store",
+        f"sqlite://{tmp_path / 'ev.db'}",
+        "--rating-range",
+        "0.5,5",
+        "--rejections",
+        str(bad_csv),
+        "--json",
+    )
+    assert p.returncode == 0, p.stderr
+    doc = json.loads(p.stdout)
+    assert (doc["stored"], doc["rejected"]) == (3, 5)
+    assert [(r["row"], r["reason"]) for r in doc["rejections"]] == [
+        (2, "missing user_id"),
+        (3, "unparsable timestamp 'not-a-time'"),
+        (5, "rating 11 out of range [0.5, 5]"),
+        (6, "unknown event type 'like'"),
+        (7, "duplicate event_id 'a4' (first at row 4)"),
+    ]
+    assert len(bad_csv.read_text().splitlines()) == 6
+
+
+def test_ingest_with_column_mapping(tmp_path):
+    path = tmp_path / "shop.tsv"
+    path.write_text("customer\tsku\twhen\n7\tA-1\t1700000000\n8\tB-2\t1700000100\n")
+    url = f"sqlite://{tmp_path / 'ev.db'}"
+    p = run(
+        "ingest",
+        str(path),
+        "--store",
+        url,
+        "--map",
+        "user_id=customer,item_id=sku,timestamp=when",
+        "--type",
+        "purchase",
+        "--json",
+    )
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout)["stored"] == 2
+    from interestlens.store import open_store
+
+    with open_store(url) as st:
+        ev = st.events()
+    assert ev["type"].tolist() == ["purchase", "purchase"] and ev["item_id"].tolist() == [
+        "A-1",
+        "B-2",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["ingest", "nope.csv"], "nope.csv: no such file"),
+        (["ingest", "x.csv", "--map", "user_id"], "--map entry 'user_id' is not FIELD=COLUMN"),
+        (["datasets", "no-such-dataset"], "no-such-dataset"),
+    ],
+)
+def test_errors_are_one_line_and_exit_2(tmp_path, args, message):
+    (tmp_path / "x.csv").write_text("user_id,item_id\n1,2\n")
+    p = (
+        run(*args, "--store", f"sqlite://{tmp_path / 'e.db'}", cwd=tmp_path)
+        if args[0] == "ingest"
+        else run(*args)
+    )
+    assert p.returncode == 2
+    assert message in p.stderr
+    assert len(p.stderr.strip().splitlines()) == 1 and "Traceback" not in p.stderr
+
+
+def test_datasets_list_and_describe_json():
+    p = run("datasets", "--json")
+    assert p.returncode == 0, p.stderr
+    names = [d["name"] for d in json.loads(p.stdout)["datasets"]]
+    assert {"ml-latest-small", "ml-100k", "ml-1m", "jester", "msweb", "obd"} <= set(names)
+    p = run("datasets", "ml-latest-small", "--json")
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout)["summary"]["events"] == 104519
+
+
+def test_demo_json_prints_summary():
+    p = run("demo", "--json")
+    assert p.returncode == 0, p.stderr
+    summary = json.loads(p.stdout)["dataset"]
+    assert (summary["users"], summary["items"], summary["events_by_type"]["rating"]) == (
+        610,
+        9742,
+        100836,
+    )
