@@ -50,7 +50,9 @@ def batches(frame: pd.DataFrame, size: int) -> list[pd.DataFrame]:
     return [frame.iloc[i : i + size] for i in range(0, len(frame), size)]
 
 
-def run_once(url: str, raw_batches: list[pd.DataFrame], validated: list[pd.DataFrame] | None) -> float:
+def run_once(
+    url: str, raw_batches: list[pd.DataFrame], validated: list[pd.DataFrame] | None
+) -> float:
     with open_store(url) as store:
         t = time.perf_counter()
         if validated is None:
@@ -110,7 +112,9 @@ def main() -> None:
                         "events_per_s": round(args.events / med),
                     }
                 )
-                print(f"{backend:10s} {mode:16s} median {med:6.2f} s  {args.events / med:>10,.0f} events/s  runs {times}")
+                print(
+                    f"{backend:10s} {mode:16s} median {med:6.2f} s  {args.events / med:>10,.0f} events/s  runs {times}"
+                )
     finally:
         if pg:
             pg.stop()
@@ -120,14 +124,21 @@ def main() -> None:
     print()
     print(f"{'backend':10s} {'mode':16s} {'events/s':>12s} {'median s':>9s}")
     for r in rows:
-        print(f"{r['backend']:10s} {r['mode']:16s} {r['events_per_s']:>12,d} {r['median_seconds']:>9.2f}")
-    print(f"target: >= {target:,} events/s into SQLite; reached {sqlite_append['events_per_s'] / target:.1f}x")
+        print(
+            f"{r['backend']:10s} {r['mode']:16s} {r['events_per_s']:>12,d} {r['median_seconds']:>9.2f}"
+        )
+    print(
+        f"target: >= {target:,} events/s into SQLite; reached {sqlite_append['events_per_s'] / target:.1f}x"
+    )
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "ingest.json").write_text(
         json.dumps(
             {
                 "benchmark": "ingest",
-                "machine": {"cpus": __import__("os").cpu_count(), "python": platform.python_version()},
+                "machine": {
+                    "cpus": __import__("os").cpu_count(),
+                    "python": platform.python_version(),
+                },
                 "target_events_per_s_sqlite": target,
                 "results": rows,
             },
