@@ -1,0 +1,494 @@
+"""Interest taxonomy: items clustered into broad and fine interests with readable labels.
+
+Items are placed by what they say and by who engages with them: the language-model
+embedding of an item's text joined with a truncated SVD of the item x user matrix. On
+catalogues with short item text the two together beat either alone (ANCHORS.md: genre
+purity 0.52 from text, 0.57 from behaviour). Fine interests are spherical k-means
+clusters of those vectors; broad interests group the fine ones. Each interest is
+labelled with the terms (categories and user tags) that distinguish its members,
+scored with class-based TF-IDF (Grootendorst, "BERTopic", 2022), falling back to title
+words only where members carry neither.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from scipy.optimize import linear_sum_assignment
+from sklearn.cluster import KMeans, MiniBatchKMeans
+from sklearn.decomposition import TruncatedSVD
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+BROAD, FINE = 0, 1
+_WORD = re.compile(r"[a-z][a-z'\-]+")
+
+
+@dataclass(frozen=True)
+class Interest:
+    """One interest of the taxonomy.
+
+    Attributes
+    ----------
+    interest_id
+        Stable id: a refit keeps it for a cluster whose members largely stay.
+    level
+        0 for a broad interest, 1 for a fine one.
+    label
+        Readable label, e.g. ``"animation · pixar · family"``.
+    terms
+        The distinguishing terms behind the label, best first.
+    parent
+        For a fine interest, the id of its broad interest.
+    size
+        Number of items whose closest interest at this level it is.
+    """
+
+    interest_id: int
+    level: int
+    label: str
+    terms: tuple[str, ...]
+    parent: int | None
+    size: int
+
+
+def _normalise(x: np.ndarray) -> np.ndarray:
+    n = np.linalg.norm(x, axis=1, keepdims=True)
+    return x / np.where(n == 0, 1.0, n)
+
+
+def default_sizes(n_items: int) -> tuple[int, int]:
+    """Numbers of fine and broad interests for a catalogue of ``n_items``.
+
+    Fine interests grow with the square root of the catalogue (about 100 for 10,000
+    items); broad interests with the square root of the fine ones.
+
+    Examples
+    --------
+    >>> default_sizes(9742), default_sizes(100)
+    ((99, 15), (10, 5))
+    """
+    n_fine = int(np.clip(round(math.sqrt(n_items)), 2, 400))
+    n_fine = min(n_fine, max(n_items, 1))
+    n_broad = int(np.clip(round(1.5 * math.sqrt(n_fine)), 2, 40))
+    return n_fine, min(n_broad, n_fine)
+
+
+def behaviour_vectors(item_user: sp.spmatrix, dims: int = 64, random_state: int = 0) -> np.ndarray:
+    """Item vectors from co-engagement: truncated SVD of the L2-normalised item x user matrix.
+
+    Items without any engagement get a zero vector.
+    """
+    m = sp.csr_matrix(item_user, dtype=np.float64)
+    m.data = np.abs(m.data)
+    norms = np.sqrt(np.asarray(m.multiply(m).sum(axis=1)).ravel())
+    m = sp.diags(1.0 / np.where(norms == 0, 1.0, norms)) @ m
+    k = max(1, min(dims, min(m.shape) - 1))
+    if min(m.shape) < 2 or m.nnz == 0:
+        return np.zeros((m.shape[0], k))
+    vecs = TruncatedSVD(n_components=k, random_state=random_state).fit_transform(m)
+    return _normalise(vecs)
+
+
+def label_terms(
+    items: pd.DataFrame, events: pd.DataFrame | None = None, *, bookkeeping_items: int = 10
+) -> list[list[str]]:
+    """Label terms per item: its categories and tags, and the tags users gave it.
+
+    Terms are case-folded. A tag that a single user applied to more than
+    ``bookkeeping_items`` items ("in netflix queue") is that user's bookkeeping, not a
+    description, and is left out.
+
+    Examples
+    --------
+    >>> items = pd.DataFrame({"item_id": ["1"], "categories": [["Animation"]], "tags": [[]]})
+    >>> ev = pd.DataFrame({"user_id": ["u"], "item_id": ["1"], "type": ["tag"], "text": ["Pixar"]})
+    >>> label_terms(items, ev)
+    [['animation', 'pixar']]
+    """
+    user_tags: dict[str, list[str]] = {}
+    if events is not None and len(events):
+        tags = events[
+            (events["type"] == "tag") & events["text"].notna() & events["item_id"].notna()
+        ]
+        term = tags["text"].astype(str).str.strip().str.lower()
+        tags = tags.assign(term=term)[term != ""]
+        usage = tags.groupby("term").agg(users=("user_id", "nunique"), items=("item_id", "nunique"))
+        personal = set(usage.index[(usage["users"] == 1) & (usage["items"] > bookkeeping_items)])
+        tags = tags[~tags["term"].isin(personal)]
+        user_tags = (
+            tags.groupby("item_id", sort=False)["term"]
+            .agg(lambda s: list(dict.fromkeys(s)))
+            .to_dict()
+        )
+    out = []
+    for iid, cats, own in zip(items["item_id"], items["categories"], items["tags"], strict=True):
+        terms = [str(c).strip().lower() for c in [*cats, *own] if str(c).strip()]
+        out.append(list(dict.fromkeys([*terms, *user_tags.get(iid, [])])))
+    return out
+
+
+def _title_words(title: str) -> list[str]:
+    return [w for w in _WORD.findall(title.lower()) if len(w) > 2 and w not in ENGLISH_STOP_WORDS]
+
+
+def _ctfidf_labels(
+    groups: np.ndarray,
+    n_groups: int,
+    terms: Sequence[Sequence[str]],
+    titles: Sequence[str],
+    top: int,
+    relative_floor: float = 0.4,
+) -> list[tuple[str, ...]]:
+    """Best distinguishing terms per group; title words only for groups with no terms.
+
+    Class-based TF-IDF as in BERTopic: a term's share of the group's items times
+    ``log(1 + A / f)``, with ``f`` its frequency over all groups and ``A`` the average
+    number of term occurrences per group. Terms scoring under ``relative_floor`` times
+    the group's best term are left out of its label.
+    """
+    out: list[tuple[str, ...]] = []
+    for source in ("terms", "titles"):
+        per_group: list[Counter[str]] = [Counter() for _ in range(n_groups)]
+        for g, item_terms, title in zip(groups, terms, titles, strict=True):
+            words = set(item_terms) if source == "terms" else set(_title_words(title))
+            per_group[g].update(words)
+        total = Counter()
+        for c in per_group:
+            total.update(c)
+        avg = sum(total.values()) / max(n_groups, 1)
+        sizes = np.bincount(groups, minlength=n_groups)
+        labels = []
+        for g, counts in enumerate(per_group):
+            min_support = 2 if sizes[g] >= 6 else 1
+            scored = sorted(
+                (-(cnt / max(sizes[g], 1)) * math.log(1 + avg / total[t]), t)
+                for t, cnt in counts.items()
+                if cnt >= min_support
+            )
+            chosen: list[str] = []
+            for score, t in scored:
+                if score > relative_floor * scored[0][0]:  # scores are negated
+                    break
+                if any(t in c or c in t for c in chosen):
+                    continue
+                chosen.append(t)
+                if len(chosen) == top:
+                    break
+            labels.append(tuple(chosen))
+        if source == "terms":
+            out = labels
+        else:
+            out = [lab if lab else tl for lab, tl in zip(out, labels, strict=True)]
+    return [lab if lab else ("misc",) for lab in out]
+
+
+def _match_ids(
+    new_groups: list[set[str]], old_groups: list[set[str]], old_ids: list[int], min_jaccard: float
+) -> list[int | None]:
+    """Old id for each new group whose members overlap an old group's enough (Hungarian)."""
+    if not new_groups or not old_groups:
+        return [None] * len(new_groups)
+    jac = np.zeros((len(new_groups), len(old_groups)))
+    for i, a in enumerate(new_groups):
+        for j, b in enumerate(old_groups):
+            inter = len(a & b)
+            if inter:
+                jac[i, j] = inter / len(a | b)
+    rows, cols = linear_sum_assignment(-jac)
+    out: list[int | None] = [None] * len(new_groups)
+    for r, c in zip(rows, cols, strict=True):
+        if jac[r, c] >= min_jaccard:
+            out[r] = old_ids[c]
+    return out
+
+
+class InterestTaxonomy:
+    """Two-level interest taxonomy over a catalogue.
+
+    Parameters
+    ----------
+    n_fine, n_broad
+        Numbers of fine and broad interests; by default they scale with the catalogue
+        (:func:`default_sizes`).
+    text_weight
+        Share of the text embedding in the joint item vector (the rest is behaviour).
+    svd_dims
+        Dimensions of the behaviour vectors.
+    soft_top, temperature, min_membership
+        Soft membership: an item belongs to up to ``soft_top`` fine interests, weighted
+        by a softmax of its cosine to each centroid at ``temperature``; weights below
+        ``min_membership`` are dropped and the rest renormalised.
+    label_terms
+        Terms in each label.
+    random_state
+        Seed of the clustering.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> centres = np.eye(4)
+    >>> vecs = np.repeat(centres, 10, axis=0) + 0.05 * rng.normal(size=(40, 4))
+    >>> terms = [["space"]] * 10 + [["horse", "west"]] * 10 + [["love"]] * 10 + [["war"]] * 10
+    >>> tax = InterestTaxonomy(n_fine=4, n_broad=2).fit([str(i) for i in range(40)], vecs, terms=terms)
+    >>> sorted(i.label for i in tax.fine())
+    ['horse · west', 'love', 'space', 'war']
+    """
+
+    def __init__(
+        self,
+        n_fine: int | None = None,
+        n_broad: int | None = None,
+        *,
+        text_weight: float = 0.5,
+        svd_dims: int = 64,
+        soft_top: int = 3,
+        temperature: float = 0.05,
+        min_membership: float = 0.15,
+        label_terms: int = 3,
+        random_state: int = 0,
+    ) -> None:
+        self.n_fine = n_fine
+        self.n_broad = n_broad
+        self.text_weight = text_weight
+        self.svd_dims = svd_dims
+        self.soft_top = soft_top
+        self.temperature = temperature
+        self.min_membership = min_membership
+        self.label_terms = label_terms
+        self.random_state = random_state
+
+    # ----- fitting ------------------------------------------------------------
+    def item_vectors(
+        self, text: np.ndarray, behaviour: np.ndarray | None, engagement: np.ndarray | None
+    ) -> np.ndarray:
+        """Joint item vectors: text and behaviour parts, behaviour trusted by engagement count."""
+        t = _normalise(np.asarray(text, dtype=np.float64))
+        if behaviour is None:
+            return t
+        b = _normalise(np.asarray(behaviour, dtype=np.float64))
+        conf = np.ones(len(b)) if engagement is None else engagement / (engagement + 5.0)
+        joint = np.hstack(
+            [math.sqrt(self.text_weight) * t, math.sqrt(1 - self.text_weight) * b * conf[:, None]]
+        )
+        return _normalise(joint)
+
+    def fit(
+        self,
+        item_ids: Sequence[str],
+        text_vectors: np.ndarray,
+        *,
+        item_user: sp.spmatrix | None = None,
+        terms: Sequence[Sequence[str]] | None = None,
+        titles: Sequence[str] | None = None,
+        previous: InterestTaxonomy | None = None,
+    ) -> InterestTaxonomy:
+        """Cluster the catalogue into interests.
+
+        Parameters
+        ----------
+        item_ids
+            Ids of the items, one per row of ``text_vectors``.
+        text_vectors
+            Language-model embeddings of the items' text.
+        item_user
+            Item x user engagement matrix (rows aligned with ``item_ids``); adds the
+            behaviour part of the item vectors.
+        terms
+            Label terms per item (its categories and the tags users gave it).
+        titles
+            Item titles, for labels of interests whose members carry no terms.
+        previous
+            An earlier fit: interests whose members largely match keep their ids.
+        """
+        n = len(item_ids)
+        if n == 0:
+            raise ValueError("cannot build interests from an empty catalogue")
+        text = np.asarray(text_vectors, dtype=np.float64)
+        if text.shape[0] != n:
+            raise ValueError(f"{text.shape[0]} text vectors for {n} items")
+        terms = [list(t) for t in terms] if terms is not None else [[] for _ in range(n)]
+        titles = list(titles) if titles is not None else [""] * n
+        n_fine, n_broad = default_sizes(n)
+        n_fine = min(self.n_fine or n_fine, n)
+        n_broad = min(self.n_broad or n_broad, n_fine)
+
+        behaviour = engagement = None
+        if item_user is not None:
+            iu = sp.csr_matrix(item_user)
+            engagement = np.diff(iu.indptr).astype(np.float64)
+            behaviour = behaviour_vectors(iu, self.svd_dims, self.random_state)
+        vecs = self.item_vectors(text, behaviour, engagement)
+
+        km_cls = MiniBatchKMeans if n > 50_000 else KMeans
+        km = km_cls(n_clusters=n_fine, n_init=3, random_state=self.random_state).fit(vecs)
+        fine_of = km.labels_
+        centroids = _normalise(km.cluster_centers_)
+        sizes = np.bincount(fine_of, minlength=n_fine)
+        broad_km = KMeans(n_clusters=n_broad, n_init=5, random_state=self.random_state).fit(
+            centroids, sample_weight=np.maximum(sizes, 1)
+        )
+        broad_of_fine = broad_km.labels_
+        broad_of_item = broad_of_fine[fine_of]
+
+        fine_labels = _ctfidf_labels(fine_of, n_fine, terms, titles, self.label_terms)
+        broad_labels = _ctfidf_labels(broad_of_item, n_broad, terms, titles, self.label_terms)
+
+        ids = [str(i) for i in item_ids]
+        fine_members = [set() for _ in range(n_fine)]
+        broad_members = [set() for _ in range(n_broad)]
+        for i, (f, b) in enumerate(zip(fine_of, broad_of_item, strict=True)):
+            fine_members[f].add(ids[i])
+            broad_members[b].add(ids[i])
+        next_id = 0
+        old_fine = old_broad = None
+        if previous is not None:
+            next_id = previous.next_id_
+            old_fine = (
+                [previous.members(i.interest_id) for i in previous.fine()],
+                [i.interest_id for i in previous.fine()],
+            )
+            old_broad = (
+                [previous.members(i.interest_id) for i in previous.broad()],
+                [i.interest_id for i in previous.broad()],
+            )
+
+        def assign(
+            groups: list[set[str]], old: tuple[list[set[str]], list[int]] | None
+        ) -> list[int]:
+            nonlocal next_id
+            matched = _match_ids(groups, *old, min_jaccard=0.3) if old else [None] * len(groups)
+            out = []
+            for m in matched:
+                if m is None:
+                    m = next_id
+                    next_id += 1
+                out.append(m)
+            return out
+
+        broad_ids = assign(broad_members, old_broad)
+        fine_ids = assign(fine_members, old_fine)
+        self.next_id_ = max([next_id, *broad_ids, *fine_ids]) + 1
+
+        broad_sizes = np.bincount(broad_of_item, minlength=n_broad)
+        interests = [
+            Interest(
+                broad_ids[b],
+                BROAD,
+                " · ".join(broad_labels[b]),
+                broad_labels[b],
+                None,
+                int(broad_sizes[b]),
+            )
+            for b in range(n_broad)
+        ] + [
+            Interest(
+                fine_ids[f],
+                FINE,
+                " · ".join(fine_labels[f]),
+                fine_labels[f],
+                broad_ids[broad_of_fine[f]],
+                int(sizes[f]),
+            )
+            for f in range(n_fine)
+        ]
+        self.interests_ = {i.interest_id: i for i in interests}
+        self.item_ids_ = np.asarray(ids, dtype=object)
+        self._item_pos = {iid: k for k, iid in enumerate(ids)}
+        self.fine_ids_ = np.asarray(fine_ids)
+        self.fine_of_item_ = fine_of
+        self.centroids_ = centroids
+        self.membership_ = self._soft_membership(vecs, centroids, fine_of)
+        text_n = _normalise(text)
+        tc = np.zeros((n_fine, text.shape[1]))
+        np.add.at(tc, fine_of, text_n)
+        self.text_centroids_ = _normalise(tc)
+        return self
+
+    def _soft_membership(
+        self, vecs: np.ndarray, centroids: np.ndarray, hard: np.ndarray
+    ) -> sp.csr_matrix:
+        sims = vecs @ centroids.T
+        top = min(self.soft_top, centroids.shape[0])
+        idx = np.argpartition(-sims, top - 1, axis=1)[:, :top]
+        s = np.take_along_axis(sims, idx, axis=1)
+        w = np.exp((s - s.max(axis=1, keepdims=True)) / self.temperature)
+        w /= w.sum(axis=1, keepdims=True)
+        w[w < self.min_membership] = 0.0
+        rows = np.arange(len(vecs))
+        # the closest centroid by k-means assignment always counts
+        hard_pos = idx == hard[:, None]
+        w = np.where(hard_pos & (w == 0), self.min_membership, w)
+        w /= w.sum(axis=1, keepdims=True)
+        m = sp.csr_matrix(
+            (w.ravel(), (np.repeat(rows, top), idx.ravel())), shape=(len(vecs), centroids.shape[0])
+        )
+        m.eliminate_zeros()
+        return m
+
+    # ----- reading ------------------------------------------------------------
+    def fine(self) -> list[Interest]:
+        """Fine interests, in cluster order."""
+        return [self.interests_[i] for i in self.fine_ids_]
+
+    def broad(self) -> list[Interest]:
+        """Broad interests."""
+        return [i for i in self.interests_.values() if i.level == BROAD]
+
+    def __getitem__(self, interest_id: int) -> Interest:
+        return self.interests_[interest_id]
+
+    def members(self, interest_id: int) -> set[str]:
+        """Item ids whose closest interest (at the interest's level) is ``interest_id``."""
+        it = self.interests_[interest_id]
+        if it.level == FINE:
+            col = int(np.flatnonzero(self.fine_ids_ == interest_id)[0])
+            return set(self.item_ids_[self.fine_of_item_ == col])
+        cols = [k for k, f in enumerate(self.fine_ids_) if self.interests_[f].parent == interest_id]
+        return set(self.item_ids_[np.isin(self.fine_of_item_, cols)])
+
+    def item_interests(self, item_id: str) -> list[tuple[int, float]]:
+        """Soft membership of one item: ``[(fine interest id, weight)]``, heaviest first."""
+        k = self._item_pos.get(str(item_id))
+        if k is None:
+            return []
+        row = self.membership_.getrow(k)
+        pairs = sorted(zip(row.indices, row.data, strict=True), key=lambda p: -p[1])
+        return [(int(self.fine_ids_[c]), float(w)) for c, w in pairs]
+
+    def item_rows(self, item_ids: Sequence[str]) -> np.ndarray:
+        """Row of each item in :attr:`membership_`; -1 for items the taxonomy has not seen."""
+        return np.array([self._item_pos.get(str(i), -1) for i in item_ids], dtype=np.int64)
+
+    def tag_vectors(
+        self, vectors: np.ndarray, top: int = 3, min_score: float = 0.2
+    ) -> list[list[tuple[int, float]]]:
+        """Zero-shot tagging: the fine interests closest to each text embedding.
+
+        Parameters
+        ----------
+        vectors
+            Text embeddings (from the same encoder as the catalogue).
+        top
+            Interests to return per text at most.
+        min_score
+            Lowest cosine similarity to an interest's text centroid that counts.
+        """
+        sims = (
+            _normalise(np.atleast_2d(np.asarray(vectors, dtype=np.float64)))
+            @ self.text_centroids_.T
+        )
+        out = []
+        for row in sims:
+            order = np.argsort(-row)[:top]
+            out.append(
+                [(int(self.fine_ids_[c]), float(row[c])) for c in order if row[c] >= min_score]
+            )
+        return out
