@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from interestlens import __version__
@@ -139,12 +140,77 @@ def test_datasets_list_and_describe_json():
     assert json.loads(p.stdout)["summary"]["events"] == 104519
 
 
-def test_demo_json_prints_summary():
-    p = run("demo", "--json")
+def test_demo_fits_and_shows_a_profile(tmp_path):
+    p = run("demo", "--json", "--data-dir", str(tmp_path))
     assert p.returncode == 0, p.stderr
-    summary = json.loads(p.stdout)["dataset"]
+    doc = json.loads(p.stdout)
+    summary = doc["dataset"]
     assert (summary["users"], summary["items"], summary["events_by_type"]["rating"]) == (
         610,
         9742,
         100836,
     )
+    assert doc["profile"]["user_id"] == "1" and len(doc["profile"]["interests"]) == 10
+    assert (tmp_path / "engine" / "engine.pkl").exists()
+
+
+@pytest.fixture(scope="module")
+def fitted_dir(ml_engine, tmp_path_factory):
+    d = tmp_path_factory.mktemp("data-dir")
+    ml_engine.save(d / "engine")
+    return d
+
+
+def test_profile_json_has_the_documented_keys(fitted_dir, ml_engine):
+    p = run("profile", "414", "--data-dir", str(fitted_dir), "--json")
+    assert p.returncode == 0, p.stderr
+    doc = json.loads(p.stdout)
+    assert doc["user_id"] == "414"
+    assert {"label", "weight", "trend"} <= set(doc["interests"][0])
+    assert [i["label"] for i in doc["interests"]] == [
+        i.label for i in ml_engine.profile("414").interests
+    ]
+    table = run("profile", "414", "--data-dir", str(fitted_dir))
+    assert table.returncode == 0 and doc["interests"][0]["label"] in table.stdout
+
+
+def test_interests_lists_the_taxonomy(fitted_dir):
+    p = run("interests", "--data-dir", str(fitted_dir), "--json")
+    assert p.returncode == 0, p.stderr
+    rows = json.loads(p.stdout)["interests"]
+    assert (
+        sum(r["level"] == "broad" for r in rows) == 15
+        and sum(r["level"] == "fine" for r in rows) == 99
+    )
+    p = run("interests", "--level", "broad", "--data-dir", str(fitted_dir))
+    assert p.returncode == 0 and "15 broad and 0 fine interests" in p.stdout
+
+
+def test_audience_exports_csv(fitted_dir, tmp_path):
+    out = tmp_path / "aud.csv"
+    p = run(
+        "audience",
+        "animation",
+        "--min-weight",
+        "0.1",
+        "--out",
+        str(out),
+        "--data-dir",
+        str(fitted_dir),
+        "--json",
+    )
+    assert p.returncode == 0, p.stderr
+    doc = json.loads(p.stdout)
+    frame = pd.read_csv(out, dtype={"user_id": str})
+    assert len(frame) == doc["users"] > 0 and list(frame.columns) == [
+        "user_id",
+        "weight",
+        "interests",
+    ]
+    assert (frame["weight"] >= 0.1).all()
+
+
+def test_commands_that_need_a_fit_say_so(tmp_path):
+    p = run("profile", "1", "--data-dir", str(tmp_path))
+    assert p.returncode == 2 and "run `interestlens fit`" in p.stderr
+    assert len(p.stderr.strip().splitlines()) == 1

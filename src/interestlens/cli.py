@@ -316,18 +316,262 @@ def ingest(
             out.print("  write them all with --rejections FILE.csv")
 
 
+def _engine_dir(data_dir: Path) -> Path:
+    return data_dir / "engine"
+
+
+def _load_engine(data_dir: Path) -> Any:
+    from interestlens.engine import Engine
+
+    if not (_engine_dir(data_dir) / "engine.pkl").exists():
+        raise CLIError(
+            f"no fitted engine in {data_dir}: run `interestlens fit` (or `interestlens demo`) first"
+        )
+    return Engine.load(_engine_dir(data_dir))
+
+
+def _load_dataset(dataset: str | None, store: str | None) -> Any:
+    from interestlens import datasets as ds_mod
+    from interestlens.data import Dataset
+
+    if store:
+        from interestlens.store import open_store
+
+        with open_store(store) as st:
+            return st.to_dataset()
+    ds = ds_mod.load(dataset or "ml-latest-small")
+    if not isinstance(ds, Dataset):
+        raise CLIError(f"{dataset} is a bandit log, not events")
+    return ds
+
+
+def _fit(dataset: str | None, store: str | None, config: Path | None, data_dir: Path) -> Any:
+    from dataclasses import replace
+
+    from interestlens.engine import Config, Engine
+
+    cfg = Config.from_toml(config) if config else Config()
+    engine = Engine(replace(cfg, data_dir=data_dir))
+    saved = _engine_dir(data_dir) / "engine.pkl"
+    if saved.exists():  # keep interest ids stable across refits
+        engine._state = Engine.load(_engine_dir(data_dir))._state
+    engine.fit(_load_dataset(dataset, store))
+    engine.save(_engine_dir(data_dir))
+    return engine
+
+
+def _interest_row(i: Any) -> dict[str, Any]:
+    return {
+        "interest_id": i.interest_id,
+        "level": "broad" if i.level == 0 else "fine",
+        "label": i.label,
+        "size": i.size,
+        "parent": i.parent,
+    }
+
+
+def _profile_doc(prof: Any) -> dict[str, Any]:
+    d = prof.to_dict()
+    return {
+        "user_id": d["user_id"],
+        "interests": [
+            {k: x[k] for k in ("label", "weight", "trend", "interest_id")} for x in d["interests"]
+        ],
+        "broad": [
+            {k: x[k] for k in ("label", "weight", "trend", "interest_id")} for x in d["broad"]
+        ],
+        "dislikes": [{k: x[k] for k in ("label", "weight", "interest_id")} for x in d["dislikes"]],
+        "texts": [{k: x[k] for k in ("text", "type", "item_id", "sentiment")} for x in d["texts"]],
+        "sentiment": d["sentiment"],
+        "n_events": d["n_events"],
+        "as_of": d["as_of"],
+    }
+
+
+def _print_profile(doc: dict[str, Any], titles: dict[str, str] | None = None) -> None:
+    arrows = {"rising": "[green]↑ rising[/]", "fading": "[red]↓ fading[/]", "stable": "→ stable"}
+    table = Table(
+        title=f"interests of user {doc['user_id']} ({doc['n_events']:,} events, as of {doc['as_of']})"
+    )
+    table.add_column("interest")
+    table.add_column("weight", justify="right")
+    table.add_column("trend")
+    for x in doc["interests"]:
+        table.add_row(x["label"], f"{x['weight']:.1%}", arrows[x["trend"]])
+    out.print(table)
+    if doc["broad"]:
+        out.print(
+            "broad: " + ";  ".join(f"{b['label']} {b['weight']:.0%}" for b in doc["broad"][:5]),
+            highlight=False,
+        )
+    if doc["dislikes"]:
+        out.print(
+            "dislikes: " + ";  ".join(d["label"] for d in doc["dislikes"][:5]), highlight=False
+        )
+    if doc["texts"]:
+        shown = doc["texts"][-8:]
+        words = ", ".join(f"{t['text']} ({t['sentiment']:+.2f})" for t in shown)
+        out.print(
+            f"own words ({len(doc['texts'])}, mean sentiment {doc['sentiment']}): {words}",
+            highlight=False,
+        )
+
+
+ConfigOpt = Annotated[
+    Path | None, typer.Option("--config", help="TOML file with an [engine] table.")
+]
+
+
 @app.command()
 @handles_errors
-def demo(json_out: JsonOpt = False) -> None:
-    """Load the bundled ml-latest-small and show what it holds."""
-    from interestlens import datasets as ds_mod
-
-    ds = ds_mod.load("ml-latest-small")
-    summary = ds.summary()
+def fit(
+    dataset: Annotated[
+        str | None,
+        typer.Option(
+            "--dataset", help="Dataset name or path (default: the bundled ml-latest-small)."
+        ),
+    ] = None,
+    store: Annotated[
+        str | None, typer.Option("--store", help="Fit on everything in this store instead.")
+    ] = None,
+    config: ConfigOpt = None,
+    data_dir: DataDirOpt = DEFAULT_DATA_DIR,
+    json_out: JsonOpt = False,
+) -> None:
+    """Fit the engine (embeddings, interest taxonomy, profiles) and save it in DATA_DIR."""
+    engine = _fit(dataset, store, config, data_dir)
+    st = engine.state
+    doc = {
+        "saved": str(_engine_dir(data_dir)),
+        "users": st.dataset.n_users,
+        "items": len(st.item_ids),
+        "broad_interests": len(engine.interests("broad")),
+        "fine_interests": len(engine.interests("fine")),
+    }
     if json_out:
-        _emit_json({"dataset": summary})
+        _emit_json(doc)
+    else:
+        out.print(
+            f"fitted on {doc['users']:,} users and {doc['items']:,} items: "
+            f"{doc['broad_interests']} broad and {doc['fine_interests']} fine interests; saved to {doc['saved']}"
+        )
+
+
+@app.command()
+@handles_errors
+def profile(
+    user: Annotated[str, typer.Argument(help="User id.")],
+    data_dir: DataDirOpt = DEFAULT_DATA_DIR,
+    json_out: JsonOpt = False,
+) -> None:
+    """Show a user's interest profile: interests with weight and trend, dislikes, own words."""
+    engine = _load_engine(data_dir)
+    if user not in engine.state.profiler._user_pos:
+        raise CLIError(f"unknown user {user!r}")
+    doc = _profile_doc(engine.profile(user))
+    if json_out:
+        _emit_json(doc)
+    else:
+        _print_profile(doc)
+
+
+@app.command()
+@handles_errors
+def interests(
+    level: Annotated[str, typer.Option("--level", help="broad, fine or all.")] = "all",
+    data_dir: DataDirOpt = DEFAULT_DATA_DIR,
+    json_out: JsonOpt = False,
+) -> None:
+    """Show the interest taxonomy: labels, sizes and levels."""
+    engine = _load_engine(data_dir)
+    rows = [_interest_row(i) for i in engine.interests(level)]
+    if json_out:
+        _emit_json({"interests": rows})
+        return
+    broad = [r for r in rows if r["level"] == "broad"]
+    fine = [r for r in rows if r["level"] == "fine"]
+    table = Table(title=f"{len(broad)} broad and {len(fine)} fine interests")
+    for col in ("id", "interest", "items"):
+        table.add_column(col, justify="right" if col != "interest" else "left")
+    for b in broad or [None]:
+        if b is not None:
+            table.add_row(str(b["interest_id"]), f"[bold]{b['label']}[/]", f"{b['size']:,}")
+        children = [f for f in fine if b is None or f["parent"] == b["interest_id"]]
+        for f in sorted(children, key=lambda r: -r["size"]):
+            table.add_row(str(f["interest_id"]), f"   {f['label']}", f"{f['size']:,}")
+    out.print(table)
+
+
+@app.command()
+@handles_errors
+def audience(
+    query: Annotated[str, typer.Argument(help="Interest id, label, label term, or free text.")],
+    min_weight: Annotated[
+        float, typer.Option("--min-weight", help="Lowest profile share of the interest.")
+    ] = 0.05,
+    out_file: Annotated[
+        Path | None, typer.Option("--out", help="Write the audience to this CSV.")
+    ] = None,
+    data_dir: DataDirOpt = DEFAULT_DATA_DIR,
+    json_out: JsonOpt = False,
+) -> None:
+    """Users whose profile holds an interest, for marketing and ad targeting."""
+    engine = _load_engine(data_dir)
+    frame = engine.audience(query, min_weight=min_weight)
+    if out_file is not None:
+        frame.to_csv(out_file, index=False)
+    doc = {
+        "query": query,
+        "matched": frame.attrs["how"],
+        "interests": [i.label for i in engine.resolve(query)],
+        "users": len(frame),
+        "audience": frame[["user_id", "weight"]].to_dict(orient="records"),
+    }
+    if json_out:
+        _emit_json(doc)
+        return
+    out.print(
+        f"{len(frame):,} users hold {' | '.join(doc['interests'])} (matched by {doc['matched']}) "
+        f"with weight >= {min_weight}",
+        highlight=False,
+    )
+    for r in doc["audience"][:15]:
+        out.print(f"  {r['user_id']}: {r['weight']:.1%}", highlight=False)
+    if out_file is not None:
+        out.print(f"written to {out_file}")
+
+
+@app.command()
+@handles_errors
+def demo(
+    data_dir: DataDirOpt = DEFAULT_DATA_DIR,
+    user: Annotated[str, typer.Option("--user", help="User whose profile to show.")] = "1",
+    json_out: JsonOpt = False,
+) -> None:
+    """Fit on the bundled ml-latest-small and show the data, the interests and a user's profile."""
+    engine = _fit(None, None, None, data_dir)
+    summary = engine.state.dataset.summary()
+    prof = _profile_doc(engine.profile(user))
+    if json_out:
+        _emit_json(
+            {
+                "dataset": summary,
+                "interests": [_interest_row(i) for i in engine.interests("broad")],
+                "profile": prof,
+            }
+        )
         return
     out.print(_summary_table(summary))
+    table = Table(title="broad interests")
+    table.add_column("interest")
+    table.add_column("items", justify="right")
+    for i in sorted(engine.interests("broad"), key=lambda i: -i.size):
+        table.add_row(i.label, f"{i.size:,}")
+    out.print(table)
+    _print_profile(prof)
+    out.print(
+        "\nnext: interestlens profile USER | interestlens interests | interestlens audience 'space opera'"
+    )
 
 
 def main() -> None:

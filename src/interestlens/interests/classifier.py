@@ -12,12 +12,18 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import f1_score, precision_score, recall_score
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import MultiLabelBinarizer
 
 _THRESHOLDS = np.round(np.arange(0.05, 0.96, 0.025), 3)
+
+
+def _as_features(X: Any) -> Any:
+    """Dense float arrays as they are; sparse matrices (e.g. TF-IDF) stay sparse."""
+    return sp.csr_matrix(X, dtype=np.float64) if sp.issparse(X) else np.asarray(X, dtype=np.float64)
 
 
 def multilabel_scores(
@@ -59,7 +65,7 @@ class InterestClassifier:
     >>> import numpy as np
     >>> rng = np.random.default_rng(0)
     >>> X = rng.normal(size=(200, 8))
-    >>> y = [["a"] if x[0] > 0 else ["b", "c"] if x[1] > 0 else [] for x in X]
+    >>> y = [(["a"] if x[0] > 0 else []) + (["b"] if x[1] > 0 else []) for x in X]
     >>> clf = InterestClassifier(random_state=0).fit(X, y)
     >>> clf.evaluate(X, y)["micro_f1"] > 0.9
     True
@@ -97,9 +103,10 @@ class InterestClassifier:
     @staticmethod
     def _proba(models: list[LogisticRegression | float], X: np.ndarray) -> np.ndarray:
         cols = [
-            np.full(len(X), m) if isinstance(m, float) else m.predict_proba(X)[:, 1] for m in models
+            np.full(X.shape[0], m) if isinstance(m, float) else m.predict_proba(X)[:, 1]
+            for m in models
         ]
-        return np.column_stack(cols) if cols else np.zeros((len(X), 0))
+        return np.column_stack(cols) if cols else np.zeros((X.shape[0], 0))
 
     def fit(
         self,
@@ -109,9 +116,9 @@ class InterestClassifier:
         labels_val: Sequence[Sequence[str]] | None = None,
     ) -> InterestClassifier:
         """Learn the labels of ``X``; tune ``C`` and the threshold on validation."""
-        X = np.asarray(X, dtype=np.float64)
-        if len(X) != len(labels):
-            raise ValueError(f"{len(X)} vectors for {len(labels)} label lists")
+        X = _as_features(X)
+        if X.shape[0] != len(labels):
+            raise ValueError(f"{X.shape[0]} vectors for {len(labels)} label lists")
         self.binarizer_ = MultiLabelBinarizer().fit(list(labels) + list(labels_val or []))
         Y = self.binarizer_.transform(labels)
         if X_val is None:
@@ -123,7 +130,7 @@ class InterestClassifier:
             Y_val = self.binarizer_.transform(labels_val)
         best = (-1.0, 0.0, 0.5)
         for C in [self.C] if self.C is not None else self.C_grid:
-            proba = self._proba(self._fit_models(X_tr, Y_tr, C), np.asarray(X_val))
+            proba = self._proba(self._fit_models(X_tr, Y_tr, C), _as_features(X_val))
             for t in [self.threshold] if self.threshold is not None else _THRESHOLDS:
                 f1 = f1_score(Y_val, proba >= t, average="macro", zero_division=0)
                 if f1 > best[0]:
@@ -139,7 +146,7 @@ class InterestClassifier:
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         """Probability of each label (columns in :attr:`classes_` order)."""
-        return self._proba(self.models_, np.asarray(X, dtype=np.float64))
+        return self._proba(self.models_, _as_features(X))
 
     def predict(self, X: np.ndarray) -> list[list[str]]:
         """Labels whose probability reaches the tuned threshold."""

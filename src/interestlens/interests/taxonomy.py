@@ -145,13 +145,15 @@ def _ctfidf_labels(
     titles: Sequence[str],
     top: int,
     relative_floor: float = 0.4,
+    min_share: float = 0.05,
 ) -> list[tuple[str, ...]]:
     """Best distinguishing terms per group; title words only for groups with no terms.
 
     Class-based TF-IDF as in BERTopic: a term's share of the group's items times
     ``log(1 + A / f)``, with ``f`` its frequency over all groups and ``A`` the average
     number of term occurrences per group. Terms scoring under ``relative_floor`` times
-    the group's best term are left out of its label.
+    the group's best term are left out of its label, and so are terms held by fewer
+    than ``min_share`` of the group's items (a rare tag is not what a group is about).
     """
     out: list[tuple[str, ...]] = []
     for source in ("terms", "titles"):
@@ -166,7 +168,7 @@ def _ctfidf_labels(
         sizes = np.bincount(groups, minlength=n_groups)
         labels = []
         for g, counts in enumerate(per_group):
-            min_support = 2 if sizes[g] >= 6 else 1
+            min_support = max(2, math.ceil(min_share * sizes[g])) if sizes[g] >= 6 else 1
             scored = sorted(
                 (-(cnt / max(sizes[g], 1)) * math.log(1 + avg / total[t]), t)
                 for t, cnt in counts.items()
@@ -406,10 +408,7 @@ class InterestTaxonomy:
         self.fine_of_item_ = fine_of
         self.centroids_ = centroids
         self.membership_ = self._soft_membership(vecs, centroids, fine_of)
-        text_n = _normalise(text)
-        tc = np.zeros((n_fine, text.shape[1]))
-        np.add.at(tc, fine_of, text_n)
-        self.text_centroids_ = _normalise(tc)
+        self.text_vectors_ = _normalise(text).astype(np.float32)
         return self
 
     def _soft_membership(
@@ -468,9 +467,19 @@ class InterestTaxonomy:
         return np.array([self._item_pos.get(str(i), -1) for i in item_ids], dtype=np.int64)
 
     def tag_vectors(
-        self, vectors: np.ndarray, top: int = 3, min_score: float = 0.2
+        self,
+        vectors: np.ndarray,
+        top: int = 3,
+        min_score: float = 0.1,
+        neighbours: int = 20,
+        temperature: float = 0.1,
     ) -> list[list[tuple[int, float]]]:
-        """Zero-shot tagging: the fine interests closest to each text embedding.
+        """Zero-shot tagging: the fine interests a text embedding speaks to.
+
+        The ``neighbours`` items whose text is closest to the query vote with their soft
+        membership, each vote weighted by a softmax of its cosine similarity at
+        ``temperature``; an interest's score is its share of the votes. Nearest items are sharper than cluster centroids: "space
+        opera" lands on the films tagged so, not on whatever cluster holds musicals.
 
         Parameters
         ----------
@@ -479,16 +488,27 @@ class InterestTaxonomy:
         top
             Interests to return per text at most.
         min_score
-            Lowest cosine similarity to an interest's text centroid that counts.
+            Lowest share of the votes that counts.
+        neighbours
+            Items that vote.
         """
-        sims = (
-            _normalise(np.atleast_2d(np.asarray(vectors, dtype=np.float64)))
-            @ self.text_centroids_.T
-        )
+        q = _normalise(np.atleast_2d(np.asarray(vectors, dtype=np.float32)))
+        sims = q @ self.text_vectors_.T
+        n = min(neighbours, sims.shape[1])
         out = []
         for row in sims:
-            order = np.argsort(-row)[:top]
+            near = np.argpartition(-row, n - 1)[:n]
+            weights = np.exp((row[near] - row[near].max()) / temperature)
+            votes = np.asarray(
+                self.membership_[near].multiply(weights[:, None]).sum(axis=0)
+            ).ravel()
+            total = votes.sum()
+            if total <= 0:
+                out.append([])
+                continue
+            share = votes / total
+            order = np.argsort(-share)[:top]
             out.append(
-                [(int(self.fine_ids_[c]), float(row[c])) for c in order if row[c] >= min_score]
+                [(int(self.fine_ids_[c]), float(share[c])) for c in order if share[c] >= min_score]
             )
         return out

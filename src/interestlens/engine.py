@@ -1,0 +1,363 @@
+"""`Engine`: the one facade that wires the layers together.
+
+It fits the interest model on a dataset (item text → embeddings → interest taxonomy →
+user profiles), answers questions about users and interests, takes new events online,
+and saves and loads itself. Everything a fit produces lives in one immutable state
+object that is swapped in whole, so a server can keep answering from the old state
+while a refit runs.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import pickle
+import sys
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from interestlens import __version__
+from interestlens.data import Dataset, Event
+from interestlens.data.dataset import items_frame
+from interestlens.interests.audience import audience as _audience
+from interestlens.interests.audience import resolve_interests
+from interestlens.interests.profile import InterestProfile, InterestProfiler, ProfileConfig
+from interestlens.interests.sentiment import SentimentAnalyzer
+from interestlens.interests.taxonomy import Interest, InterestTaxonomy, label_terms
+from interestlens.text import Encoder, compose_item_text
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+log = logging.getLogger(__name__)
+_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class Config:
+    """Settings of an :class:`Engine`; every field has a working default.
+
+    Parameters
+    ----------
+    data_dir
+        Where saved engines live.
+    cache_dir
+        Embedding cache; default ``$INTERESTLENS_CACHE_DIR`` if set, else ``data_dir/cache``.
+        Several projects may share one.
+    encoder
+        ``"bundled"`` (all-MiniLM-L6-v2), a local sentence-transformers folder, or an
+        OpenAI-compatible embeddings URL.
+    precision
+        ``"auto"`` (bf16 where the CPU supports it and it matches fp32), ``"bf16"`` or ``"fp32"``.
+    item_text_fields
+        Item fields composed into the text that is embedded.
+    n_fine, n_broad
+        Numbers of fine and broad interests (default: scaled to the catalogue).
+    text_weight
+        Share of text (vs behaviour) in the item vectors the taxonomy clusters.
+    sentiment
+        Sentiment method for user texts (see :class:`~interestlens.interests.sentiment.SentimentAnalyzer`).
+    profile
+        How events become interest signals (:class:`~interestlens.interests.profile.ProfileConfig`).
+    random_state
+        Seed of every random step.
+    """
+
+    data_dir: Path = Path(".interestlens")
+    cache_dir: Path | None = None
+    encoder: str = "bundled"
+    precision: str = "auto"
+    item_text_fields: tuple[str, ...] = ("title", "categories", "text", "tags")
+    n_fine: int | None = None
+    n_broad: int | None = None
+    text_weight: float = 0.5
+    sentiment: str = "auto"
+    profile: ProfileConfig = field(default_factory=ProfileConfig)
+    random_state: int = 0
+
+    @classmethod
+    def from_toml(cls, path: str | Path) -> Config:
+        r"""Read the ``[engine]`` table (and ``[engine.profile]``) of a TOML file.
+
+        Examples
+        --------
+        >>> import tempfile, pathlib
+        >>> p = pathlib.Path(tempfile.mkdtemp()) / "interestlens.toml"
+        >>> _ = p.write_text('[engine]\nn_fine = 40\n[engine.profile]\nshort_half_life = 14\n')
+        >>> c = Config.from_toml(p)
+        >>> c.n_fine, c.profile.short_half_life
+        (40, 14.0)
+        """
+        raw = tomllib.loads(Path(path).read_text()).get("engine", {})
+        known = {f.name for f in fields(cls)}
+        unknown = set(raw) - known
+        if unknown:
+            raise ValueError(
+                f"{path}: unknown [engine] settings {sorted(unknown)}; known: {sorted(known)}"
+            )
+        prof = raw.pop("profile", {})
+        pknown = {f.name for f in fields(ProfileConfig)}
+        if set(prof) - pknown:
+            raise ValueError(
+                f"{path}: unknown [engine.profile] settings {sorted(set(prof) - pknown)}"
+            )
+        for key in ("long_half_life", "short_half_life", "trend_threshold"):
+            if key in prof:
+                prof[key] = float(prof[key])
+        for key in ("data_dir", "cache_dir"):
+            if key in raw:
+                raw[key] = Path(raw[key])
+        if "item_text_fields" in raw:
+            raw["item_text_fields"] = tuple(raw["item_text_fields"])
+        return cls(**raw, profile=replace(ProfileConfig(), **prof))
+
+
+@dataclass(frozen=True)
+class _State:
+    """Everything one fit produced, swapped in whole by :meth:`Engine.fit`.
+
+    Only the profiles change between fits: :meth:`Engine.observe` folds events into
+    them in place, under the engine's lock.
+    """
+
+    dataset: Dataset
+    item_ids: pd.Index
+    item_text: pd.Series
+    item_vectors: np.ndarray
+    taxonomy: InterestTaxonomy
+    profiler: InterestProfiler
+    observed: list[pd.DataFrame] = field(default_factory=list)
+
+
+class NotFittedError(RuntimeError):
+    """The engine was asked something before :meth:`Engine.fit`."""
+
+
+class Engine:
+    """The user-interest engine.
+
+    Parameters
+    ----------
+    config
+        :class:`Config`; the defaults work.
+    encoder, sentiment
+        Components to share with other engines (by default built from the config on
+        first use).
+
+    Examples
+    --------
+    >>> from interestlens import Engine, datasets
+    >>> engine = Engine().fit(datasets.load("ml-latest-small"))     # doctest: +SKIP
+    >>> [i.label for i in engine.profile("42").interests[:2]]       # doctest: +SKIP
+    ['...', '...']
+    """
+
+    def __init__(
+        self,
+        config: Config | None = None,
+        *,
+        encoder: Encoder | None = None,
+        sentiment: SentimentAnalyzer | None = None,
+    ) -> None:
+        self.config = config or Config()
+        self._state: _State | None = None
+        self._lock = threading.RLock()
+        self._encoder = encoder
+        self._sentiment = sentiment
+
+    @classmethod
+    def from_config(cls, path: str | Path | None = None) -> Engine:
+        """An engine configured from a TOML file (``None``: defaults)."""
+        return cls(Config.from_toml(path) if path else Config())
+
+    # ----- components ------------------------------------------------------------
+    @property
+    def encoder(self) -> Encoder:
+        """The text encoder (loaded on first use)."""
+        if self._encoder is None:
+            self._encoder = Encoder(
+                self.config.encoder,
+                precision=self.config.precision,  # type: ignore[arg-type]
+                cache_dir=self.config.cache_dir
+                or os.environ.get("INTERESTLENS_CACHE_DIR")
+                or Path(self.config.data_dir) / "cache",
+            )
+        return self._encoder
+
+    @property
+    def sentiment(self) -> SentimentAnalyzer:
+        """The sentiment analyser for user texts."""
+        if self._sentiment is None:
+            self._sentiment = SentimentAnalyzer(self.config.sentiment, encoder=self.encoder)  # type: ignore[arg-type]
+        return self._sentiment
+
+    @property
+    def state(self) -> _State:
+        """The fitted state; raises :class:`NotFittedError` before :meth:`fit`."""
+        if self._state is None:
+            raise NotFittedError("the engine is not fitted: call fit(dataset) or Engine.load(path)")
+        return self._state
+
+    # ----- fitting ---------------------------------------------------------------
+    def fit(self, dataset: Dataset) -> Engine:
+        """Learn item embeddings, the interest taxonomy and every user's profile."""
+        cfg = self.config
+        ids = dataset.item_ids
+        items = dataset.items.set_index("item_id").reindex(ids)
+        missing = items["title"].isna()
+        if missing.any():
+            bare = items_frame(pd.DataFrame({"item_id": ids[missing.to_numpy()]})).set_index(
+                "item_id"
+            )
+            items.loc[missing] = bare
+        items = items.reset_index()
+        log.info("composing and embedding the text of %d items", len(items))
+        text = compose_item_text(items, dataset.events, fields=cfg.item_text_fields)
+        vectors = self.encoder.encode(text.tolist())
+        interactions = dataset.interactions(user_ids=dataset.user_ids, item_ids=ids)
+        previous = self._state.taxonomy if self._state is not None else None
+        log.info("clustering %d items into interests", len(ids))
+        taxonomy = InterestTaxonomy(
+            cfg.n_fine, cfg.n_broad, text_weight=cfg.text_weight, random_state=cfg.random_state
+        ).fit(
+            list(ids),
+            vectors,
+            item_user=interactions.matrix.T.tocsr(),
+            terms=label_terms(items, dataset.events),
+            titles=items["title"].tolist(),
+            previous=previous,
+        )
+        log.info("building %d user profiles", dataset.n_users)
+        profiler = InterestProfiler(taxonomy, self.encoder.encode, self.sentiment, cfg.profile).fit(
+            dataset.events
+        )
+        with self._lock:
+            self._state = _State(dataset, ids, text, vectors, taxonomy, profiler)
+        return self
+
+    # ----- online ----------------------------------------------------------------
+    def observe(self, events: Event | Iterable[Event] | pd.DataFrame) -> int:
+        """Take new events online: the next profile reflects them. Returns events taken."""
+        if isinstance(events, Event):
+            events = [events]
+        frame = events if isinstance(events, pd.DataFrame) else Dataset.from_records(events).events
+        with self._lock:
+            st = self.state
+            st.profiler.update(frame)
+            st.observed.append(frame)
+        return len(frame)
+
+    def events(self) -> pd.DataFrame:
+        """Every event the engine knows: those it was fitted on, then those observed since."""
+        st = self.state
+        with self._lock:
+            if st.observed:
+                merged = pd.concat([st.dataset.events, *st.observed], ignore_index=True)
+                st.observed[:] = [merged.iloc[len(st.dataset.events) :]]
+                return merged
+        return st.dataset.events
+
+    # ----- questions -------------------------------------------------------------
+    def profile(self, user_id: str) -> InterestProfile:
+        """The interest profile of one user (empty for an unknown user)."""
+        return self.state.profiler.profile(str(user_id))
+
+    def interests(self, level: str = "all") -> list[Interest]:
+        """The taxonomy: ``"broad"``, ``"fine"`` or ``"all"`` interests."""
+        tax = self.state.taxonomy
+        if level == "broad":
+            return tax.broad()
+        if level == "fine":
+            return tax.fine()
+        if level == "all":
+            return tax.broad() + tax.fine()
+        raise ValueError(f"level must be broad, fine or all, not {level!r}")
+
+    def tag_text(self, text: str, top: int = 3) -> list[tuple[Interest, float]]:
+        """Zero-shot: the interests a piece of text (a post, a query, a review) is about."""
+        tax = self.state.taxonomy
+        pairs = tax.tag_vectors(self.encoder.encode([text]), top=top, min_score=0.0)[0]
+        return [(tax[i], s) for i, s in pairs]
+
+    def audience(self, query: str | int, min_weight: float = 0.05) -> pd.DataFrame:
+        """Users whose profile holds the interest named by ``query`` (id, label, term or free text)."""
+        return _audience(
+            self.state.profiler, query, min_weight=min_weight, encode=self.encoder.encode
+        )
+
+    def resolve(self, query: str | int) -> list[Interest]:
+        """The interests a query names (see :func:`~interestlens.interests.audience.resolve_interests`)."""
+        tax = self.state.taxonomy
+        return [tax[i] for i in resolve_interests(tax, query, self.encoder.encode).interest_ids]
+
+    def similar_items(self, item_id: str, k: int = 10) -> list[tuple[str, float]]:
+        """Items closest to one item in text-embedding space, with their cosine similarity."""
+        st = self.state
+        pos = st.item_ids.get_indexer([str(item_id)])[0]
+        if pos < 0:
+            raise KeyError(f"unknown item {item_id!r}")
+        sims = st.item_vectors @ st.item_vectors[pos]
+        sims[pos] = -np.inf
+        top = np.argsort(-sims)[:k]
+        return [(str(st.item_ids[j]), float(sims[j])) for j in top]
+
+    def interest_vectors(self, user_id: str, k: int = 3) -> tuple[list[Interest], np.ndarray]:
+        """Several retrieval vectors of one user, one per strongest interest."""
+        st = self.state
+        ev = self.events()
+        mine = ev[ev["user_id"] == str(user_id)]
+
+        def vec(ids: Sequence[str]) -> np.ndarray:
+            return st.item_vectors[st.item_ids.get_indexer(list(ids))]
+
+        ids, vecs = st.profiler.interest_vectors(mine, vec, k=k)
+        return [st.taxonomy[i] for i in ids], vecs
+
+    # ----- persistence -----------------------------------------------------------
+    def save(self, path: str | Path) -> Path:
+        """Write the engine to a folder (atomically replacing an older save there).
+
+        The file is a pickle: load only engines you saved yourself.
+        """
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        tmp = path / "engine.pkl.tmp"
+        with self._lock, open(tmp, "wb") as fh:
+            pickle.dump(
+                {
+                    "format": _FORMAT,
+                    "version": __version__,
+                    "config": self.config,
+                    "state": self._state,
+                },
+                fh,
+                protocol=5,
+            )
+        tmp.replace(path / "engine.pkl")
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> Engine:
+        """Read an engine written by :meth:`save`."""
+        file = Path(path) / "engine.pkl"
+        if not file.exists():
+            raise FileNotFoundError(f"no saved engine in {path}: run `interestlens fit` first")
+        with open(file, "rb") as fh:
+            doc: dict[str, Any] = pickle.load(fh)
+        if doc.get("format") != _FORMAT:
+            raise ValueError(
+                f"{file} was saved in format {doc.get('format')}, this interestlens reads {_FORMAT}"
+            )
+        engine = cls(doc["config"])
+        engine._state = doc["state"]
+        if engine._state is not None:
+            engine._state.profiler.attach(engine.encoder.encode, engine.sentiment)
+        return engine

@@ -1,0 +1,175 @@
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from interestlens.data import Dataset, Event
+from interestlens.interests.profile import InterestProfiler, ProfileConfig
+from interestlens.interests.taxonomy import InterestTaxonomy
+
+T0 = datetime(2020, 1, 1, tzinfo=timezone.utc)
+
+
+@pytest.fixture(scope="module")
+def small_world(encoder):
+    """Three tight groups of items with real text, embedded by the real model."""
+    groups = {
+        "space": [
+            "Space opera with starships",
+            "Aliens invade a distant planet",
+            "Astronauts lost in orbit",
+        ],
+        "cooking": ["Baking bread at home", "Italian pasta recipes", "Cooking with fresh herbs"],
+        "jazz": [
+            "Live jazz saxophone session",
+            "Bebop trumpet classics",
+            "Smooth jazz piano night",
+        ],
+    }
+    ids, texts, terms = [], [], []
+    for g, titles in groups.items():
+        for k, t in enumerate(titles):
+            ids.append(f"{g}{k}")
+            texts.append(t)
+            terms.append([g])
+    tax = InterestTaxonomy(n_fine=3, n_broad=2, soft_top=1).fit(
+        ids, encoder.encode(texts), terms=terms, titles=texts
+    )
+    return tax
+
+
+def _frame(events):
+    return Dataset.from_records(events).events
+
+
+def _profiler(tax, encoder, sentiment, **cfg):
+    return InterestProfiler(
+        tax, encoder.encode, sentiment, ProfileConfig(rating_pivot=3.0, rating_scale=2.0, **cfg)
+    )
+
+
+def _label(tax, iid):
+    return tax[iid].label
+
+
+def test_weights_follow_engagement_and_low_ratings_count_against(small_world, encoder, sentiment):
+    tax = small_world
+    ev = [
+        Event("u", "space0", "rating", 5, T0),
+        Event("u", "space1", "purchase", 1, T0 + timedelta(days=1)),
+        Event("u", "jazz0", "click", 1, T0 + timedelta(days=2)),
+        Event("u", "cooking0", "rating", 1, T0 + timedelta(days=3)),
+        Event("u", "cooking1", "rating", 1.5, T0 + timedelta(days=3)),
+    ]
+    prof = _profiler(tax, encoder, sentiment).fit(_frame(ev)).profile("u")
+    labels = [i.label for i in prof.interests]
+    assert labels == ["space", "jazz"]
+    assert prof.interests[0].weight > prof.interests[1].weight
+    assert abs(sum(i.weight for i in prof.interests) - 1.0) < 1e-3
+    assert [d.label for d in prof.dislikes] == ["cooking"]
+    assert prof.n_events == 5 and prof.as_of == pd.Timestamp(T0 + timedelta(days=3))
+
+
+def test_trend_shows_rising_and_fading_interests(small_world, encoder, sentiment):
+    tax = small_world
+    old = [Event("u", f"jazz{k % 3}", "click", 1, T0 + timedelta(days=k)) for k in range(10)]
+    new = [Event("u", f"space{k % 3}", "click", 1, T0 + timedelta(days=300 + k)) for k in range(6)]
+    prof = _profiler(tax, encoder, sentiment).fit(_frame(old + new)).profile("u")
+    trend = {i.label: i.trend for i in prof.interests}
+    assert trend == {"space": "rising", "jazz": "fading"}
+
+
+def test_negative_words_count_against_and_texts_are_kept(small_world, encoder, sentiment):
+    tax = small_world
+    ev = [
+        Event("u", "jazz0", "tag", 1, T0, text="boring and awful"),
+        Event("u", "jazz1", "review", 1, T0, text="I hated every minute, terrible"),
+        Event("u", "space0", "tag", 1, T0, text="brilliant, a masterpiece"),
+    ]
+    prof = _profiler(tax, encoder, sentiment).fit(_frame(ev)).profile("u")
+    assert [i.label for i in prof.interests] == ["space"]
+    assert [d.label for d in prof.dislikes] == ["jazz"]
+    by_text = {t.text: t.sentiment for t in prof.texts}
+    assert (
+        by_text["brilliant, a masterpiece"] > 0.3
+        and by_text["I hated every minute, terrible"] < -0.3
+    )
+    assert prof.sentiment is not None
+
+
+def test_a_search_query_speaks_to_the_closest_interest(small_world, encoder, sentiment):
+    tax = small_world
+    ev = [Event("u", None, "search", 1, T0, text="saxophone jazz concerts")]
+    prof = _profiler(tax, encoder, sentiment).fit(_frame(ev)).profile("u")
+    assert prof.interests[0].label == "jazz"
+    assert prof.texts[0].type == "search"
+
+
+def test_incremental_update_equals_full_recompute(ml_small, ml_engine, encoder, sentiment):
+    tax = ml_engine.state.taxonomy
+    events = ml_small.events
+    users = ["414", "68", "1"]
+    mine = events[events["user_id"].isin(users)]
+    # hold back each user's last 15 events, including tags, and feed them one at a time, newest last
+    held = mine.groupby("user_id", group_keys=False).tail(15)
+    base = events.drop(index=held.index)
+    cfg = {"rating_pivot": 3.5, "rating_scale": 3.0}
+    incremental = InterestProfiler(tax, encoder.encode, sentiment, ProfileConfig(**cfg)).fit(base)
+    for k in range(len(held)):
+        incremental.update(held.iloc[[k]])
+    full = InterestProfiler(tax, encoder.encode, sentiment, ProfileConfig(**cfg)).fit(events)
+    for u in users:
+        np.testing.assert_allclose(
+            incremental.weights(u, "long"), full.weights(u, "long"), rtol=1e-9, atol=1e-12
+        )
+        np.testing.assert_allclose(
+            incremental.weights(u, "short"), full.weights(u, "short"), rtol=1e-9, atol=1e-12
+        )
+        assert incremental.profile(u) == full.profile(u)
+    # and an out-of-order (late) event is folded in exactly too
+    late = held.iloc[[0]].assign(
+        event_id="late", timestamp=held["timestamp"].min() - pd.Timedelta(days=400)
+    )
+    incremental.update(late)
+    full2 = InterestProfiler(tax, encoder.encode, sentiment, ProfileConfig(**cfg)).fit(
+        pd.concat([events, late])
+    )
+    np.testing.assert_allclose(
+        incremental.weights(late["user_id"].iloc[0]),
+        full2.weights(late["user_id"].iloc[0]),
+        rtol=1e-9,
+    )
+
+
+def test_unknown_user_gets_an_empty_profile(ml_engine):
+    prof = ml_engine.profile("no-such-user")
+    assert prof.interests == [] and prof.n_events == 0 and prof.as_of is None
+
+
+def test_bundled_profiles_are_recognisable(ml_engine, ml_small):
+    """A person would recognise the interests from the user's history: the top interests'
+    terms appear among the genres and tags of the movies the user rated highly."""
+    ev = ml_small.events
+    items = ml_small.items.set_index("item_id")
+    hits = 0
+    users = ["1", "68", "414", "599", "474"]
+    for u in users:
+        prof = ml_engine.profile(u)
+        liked = ev[(ev["user_id"] == u) & (ev["type"] == "rating") & (ev["value"] >= 4)]["item_id"]
+        vocab = {c.lower() for cats in items.loc[liked, "categories"] for c in cats}
+        tags = ev[(ev["type"] == "tag") & ev["item_id"].isin(liked)]["text"].str.lower()
+        vocab |= set(tags)
+        top_terms = {
+            t for i in prof.interests[:3] for t in ml_engine.state.taxonomy[i.interest_id].terms
+        }
+        hits += bool(top_terms & vocab)
+    assert hits == len(users)
+
+
+def test_interest_vectors_are_unit_vectors_per_interest(ml_engine):
+    interests, vecs = ml_engine.interest_vectors("1", k=3)
+    assert len(interests) == 3 and vecs.shape == (3, 384)
+    np.testing.assert_allclose(np.linalg.norm(vecs, axis=1), 1.0, rtol=1e-6)

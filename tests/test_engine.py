@@ -1,0 +1,109 @@
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+
+import pandas as pd
+import pytest
+
+from interestlens import Engine
+from interestlens.data import Event
+from interestlens.engine import Config, NotFittedError
+
+
+def test_unfitted_engine_says_so():
+    with pytest.raises(NotFittedError, match="call fit"):
+        Engine().profile("1")
+
+
+def test_config_from_toml_rejects_unknown_settings(tmp_path):
+    p = tmp_path / "interestlens.toml"
+    p.write_text(
+        "[engine]\nn_fine = 12\nsentiment = 'vader'\n[engine.profile]\nlong_half_life = 100\n"
+    )
+    cfg = Config.from_toml(p)
+    assert (cfg.n_fine, cfg.sentiment, cfg.profile.long_half_life) == (12, "vader", 100.0)
+    p.write_text("[engine]\nclusters = 3\n")
+    with pytest.raises(ValueError, match="unknown \\[engine\\] settings \\['clusters'\\]"):
+        Config.from_toml(p)
+
+
+def test_taxonomy_levels(ml_engine):
+    broad, fine = ml_engine.interests("broad"), ml_engine.interests("fine")
+    assert (len(broad), len(fine)) == (15, 99)
+    assert sum(i.size for i in fine) == 9742 == sum(i.size for i in broad)
+    assert {f.parent for f in fine} == {b.interest_id for b in broad}
+    with pytest.raises(ValueError, match="level must be"):
+        ml_engine.interests("middle")
+
+
+def _twin(engine: Engine) -> Engine:
+    """A second engine on the same fit, with profiles of its own (observe changes them)."""
+    twin = Engine(engine.config, encoder=engine.encoder, sentiment=engine.sentiment)
+    twin._state = replace(engine.state, profiler=engine.state.profiler.copy(), observed=[])
+    return twin
+
+
+def test_observe_updates_the_next_profile(ml_engine, ml_small):
+    engine = _twin(ml_engine)
+    before = engine.profile("1")
+    anim = next(i for i in engine.interests("fine") if i.terms and i.terms[0] == "animation")
+    members = sorted(engine.state.taxonomy.members(anim.interest_id))[:8]
+    t = before.as_of + timedelta(days=200)  # late enough for the short-term view to differ
+    taken = engine.observe(
+        [Event("1", m, "rating", 5.0, t + timedelta(minutes=k)) for k, m in enumerate(members)]
+    )
+    assert taken == 8
+    after = engine.profile("1")
+    w_before = next((i.weight for i in before.interests if i.interest_id == anim.interest_id), 0.0)
+    w_after = next(i.weight for i in after.interests if i.interest_id == anim.interest_id)
+    assert w_after > w_before and after.n_events == before.n_events + 8
+    assert next(i.trend for i in after.interests if i.interest_id == anim.interest_id) == "rising"
+    assert len(engine.events()) == len(ml_small.events) + 8
+    assert ml_engine.profile("1") == before  # the other engine's profiles are its own
+
+
+def test_save_and_load_round_trip(ml_engine, tmp_path):
+    ml_engine.save(tmp_path / "e")
+    loaded = Engine.load(tmp_path / "e")
+    for u in ("1", "42", "610"):
+        assert loaded.profile(u) == ml_engine.profile(u)
+    assert [i.label for i in loaded.interests()] == [i.label for i in ml_engine.interests()]
+    with pytest.raises(FileNotFoundError, match="no saved engine"):
+        Engine.load(tmp_path / "nothing")
+
+
+def test_audience_by_label_term_and_text(ml_engine):
+    fine = ml_engine.interests("fine")
+    target = next(i for i in fine if i.terms and i.terms[0] == "animation")
+    by_id = ml_engine.audience(str(target.interest_id), min_weight=0.05)
+    assert by_id.attrs["how"] == "id" and len(by_id) > 0
+    assert by_id["weight"].is_monotonic_decreasing and (by_id["weight"] >= 0.05).all()
+    by_label = ml_engine.audience(target.label)
+    assert by_label.attrs["how"] == "label"
+    by_text = ml_engine.audience("Pixar cartoons for kids")
+    assert by_text.attrs["how"] == "text"
+    matched = {i.label for i in ml_engine.resolve("Pixar cartoons for kids")}
+    assert any("animation" in m for m in matched)
+    # the audience really holds the interest: its users' profiles list it
+    u = by_id["user_id"].iloc[0]
+    assert target.interest_id in {i.interest_id for i in ml_engine.profile(u).interests}
+
+
+def test_tag_text_and_similar_items(ml_engine):
+    (top, score), *_ = ml_engine.tag_text("gangsters and the mafia in New York")
+    assert "mafia" in top.terms or "crime" in top.terms
+    assert 0 < score <= 1
+    similar = [i for i, _ in ml_engine.similar_items("1", k=10)]  # Toy Story
+    assert "3114" in similar  # Toy Story 2
+    with pytest.raises(KeyError):
+        ml_engine.similar_items("no-such-item")
+
+
+def test_events_for_unknown_items_do_not_break_profiles(ml_engine):
+    engine = _twin(ml_engine)
+    engine.observe(
+        Event("new-user", "brand-new-item", "click", timestamp=pd.Timestamp("2020-01-01", tz="UTC"))
+    )
+    prof = engine.profile("new-user")
+    assert prof.n_events == 1 and prof.interests == []
