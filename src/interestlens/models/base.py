@@ -1,0 +1,180 @@
+"""The one base class every recommender follows.
+
+Models work on ids: callers never see a matrix orientation (implicit's most reported
+confusion). ``__init__`` stores hyperparameters only; :meth:`Recommender.fit` learns
+from a :class:`~interestlens.data.Dataset` and returns the model; learned state ends in
+``_``. A user the model has not seen gets cold-start scores (item popularity unless the
+model knows better); an item it has not seen scores NaN and is never recommended.
+"""
+
+from __future__ import annotations
+
+import abc
+import pickle
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from interestlens.data import Dataset
+
+_FORMAT = 1
+
+
+def top_k(scores: np.ndarray, k: int) -> np.ndarray:
+    """Column indices of the ``k`` highest scores per row, best first (NaN and -inf last)."""
+    k = min(k, scores.shape[1])
+    if k == 0:
+        return np.zeros((scores.shape[0], 0), dtype=np.int64)
+    s = np.where(np.isnan(scores), -np.inf, scores)
+    part = np.argpartition(-s, k - 1, axis=1)[:, :k]
+    order = np.argsort(-np.take_along_axis(s, part, axis=1), axis=1, kind="stable")
+    return np.take_along_axis(part, order, axis=1)
+
+
+class Recommender(abc.ABC):
+    """Base class of every recommender.
+
+    Subclasses implement :meth:`_fit` (learn from the training matrix and dataset) and
+    :meth:`_scores` (scores of all items for known users, by row); everything else —
+    id handling, seen-item exclusion, cold start, top-k, persistence — lives here.
+
+    Parameters
+    ----------
+    random_state
+        Seed of every random step of the model.
+    """
+
+    #: Parameters holding runtime components (an encoder), not hyperparameters: they are
+    #: not saved with the model and not part of :meth:`get_params`.
+    _components: tuple[str, ...] = ()
+
+    def __init__(self, *, random_state: int = 0) -> None:
+        self.random_state = random_state
+
+    # ----- to implement ---------------------------------------------------------
+    @abc.abstractmethod
+    def _fit(self, dataset: Dataset, X: sp.csr_matrix) -> None:
+        """Learn from ``X`` (users x items, the dataset's ids) and the dataset itself."""
+
+    @abc.abstractmethod
+    def _scores(self, rows: np.ndarray) -> np.ndarray:
+        """Scores of every item for the known users at ``rows``: ``(len(rows), n_items)``."""
+
+    # ----- shared ---------------------------------------------------------------
+    def interaction_matrix(self, dataset: Dataset) -> sp.csr_matrix:
+        """Training matrix: 1 where the user engaged with the item (any event with an item).
+
+        Override to weight by value or recency.
+        """
+        X = dataset.interactions(user_ids=dataset.user_ids, item_ids=dataset.item_ids).matrix
+        X = sp.csr_matrix((X != 0).astype(np.float32))
+        return X
+
+    def fit(self, dataset: Dataset) -> Recommender:
+        """Learn from a dataset; returns the model."""
+        self.user_ids_ = dataset.user_ids
+        self.item_ids_ = dataset.item_ids
+        X = self.interaction_matrix(dataset)
+        self.seen_ = sp.csr_matrix(X != 0, dtype=np.bool_)
+        counts = np.asarray((X != 0).sum(axis=0)).ravel().astype(np.float64)
+        self.popularity_ = counts / max(counts.max(), 1.0)
+        self._fit(dataset, X)
+        return self
+
+    def _cold_scores(self, n: int) -> np.ndarray:
+        """Scores for users the model has not seen; popularity unless overridden."""
+        return np.tile(self.popularity_.astype(np.float32), (n, 1))
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "item_ids_"):
+            raise RuntimeError(f"{type(self).__name__} is not fitted: call fit(dataset) first")
+
+    def score_all(self, user_ids: Sequence[str]) -> np.ndarray:
+        """Scores of every catalogue item (columns in :attr:`item_ids_` order) for each user."""
+        self._check_fitted()
+        rows = self.user_ids_.get_indexer(pd.Index([str(u) for u in user_ids], dtype=object))
+        out = np.empty((len(rows), len(self.item_ids_)), dtype=np.float32)
+        known = rows >= 0
+        if known.any():
+            out[known] = self._scores(rows[known])
+        if (~known).any():
+            out[~known] = self._cold_scores(int((~known).sum()))
+        return out
+
+    def score(self, user_ids: Sequence[str], item_ids: Sequence[str]) -> np.ndarray:
+        """Scores of given items for given users: ``(len(user_ids), len(item_ids))``, NaN for unknown items."""
+        all_scores = self.score_all(user_ids)
+        cols = self.item_ids_.get_indexer(pd.Index([str(i) for i in item_ids], dtype=object))
+        out = np.full((len(user_ids), len(cols)), np.nan, dtype=np.float32)
+        ok = cols >= 0
+        out[:, ok] = all_scores[:, cols[ok]]
+        return out
+
+    def recommend_indices(
+        self, user_ids: Sequence[str], k: int = 10, exclude_seen: bool = True
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``k`` item columns and their scores per user (the fast path for evaluation)."""
+        scores = self.score_all(user_ids)
+        if exclude_seen:
+            rows = self.user_ids_.get_indexer(pd.Index([str(u) for u in user_ids], dtype=object))
+            for j, r in enumerate(rows):
+                if r >= 0:
+                    seen = self.seen_.indices[self.seen_.indptr[r] : self.seen_.indptr[r + 1]]
+                    scores[j, seen] = -np.inf
+        cols = top_k(scores, k)
+        return cols, np.take_along_axis(scores, cols, axis=1)
+
+    def recommend(
+        self, user_ids: str | Sequence[str], k: int = 10, exclude_seen: bool = True
+    ) -> pd.DataFrame:
+        """Top-``k`` items per user.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``user_id``, ``item_id``, ``score``, ``rank`` (1-based), users in the
+            order given. Items already seen are left out when ``exclude_seen``.
+        """
+        users = [user_ids] if isinstance(user_ids, str) else [str(u) for u in user_ids]
+        cols, scores = self.recommend_indices(users, k, exclude_seen)
+        keep = np.isfinite(scores)
+        n = cols.shape[1]
+        return pd.DataFrame(
+            {
+                "user_id": np.repeat(np.asarray(users, dtype=object), n)[keep.ravel()],
+                "item_id": self.item_ids_.to_numpy()[cols].ravel()[keep.ravel()],
+                "score": scores.ravel()[keep.ravel()],
+                "rank": np.tile(np.arange(1, n + 1), len(users))[keep.ravel()],
+            }
+        )
+
+    # ----- persistence ----------------------------------------------------------
+    def save(self, path: str | Path) -> None:
+        """Write the fitted model to a file (a pickle: load only models you saved)."""
+        with open(path, "wb") as fh:
+            pickle.dump({"format": _FORMAT, "model": self}, fh, protocol=5)
+
+    @classmethod
+    def load(cls, path: str | Path) -> Any:
+        """Read a model written by :meth:`save`."""
+        with open(path, "rb") as fh:
+            doc = pickle.load(fh)
+        if doc.get("format") != _FORMAT or not isinstance(doc.get("model"), Recommender):
+            raise ValueError(f"{path} is not an interestlens model file")
+        return doc["model"]
+
+    def get_params(self) -> dict[str, Any]:
+        """Hyperparameters (the ``__init__`` arguments but runtime components)."""
+        import inspect
+
+        sig = inspect.signature(type(self).__init__)
+        skip = {"self", *self._components}
+        return {p: getattr(self, p) for p in sig.parameters if p not in skip and hasattr(self, p)}
+
+    def __repr__(self) -> str:
+        params = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({params})"
