@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 import numpy as np
-import pytest
 
 from interestlens.data import Dataset, Event, Item
 from interestlens.models import Recommender
