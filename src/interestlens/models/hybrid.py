@@ -1,0 +1,236 @@
+"""Hybrid: candidates from several recommenders, re-ranked by a learned ranker.
+
+Each base model proposes its top items; a LightGBM LambdaRank model (Burges 2010; Ke
+et al. 2017) orders the pooled candidates from features that no single model has at
+once: every model's score and rank, the match between the item's text and the user's
+interests, popularity, recency, and how active the user is. The ranker learns on each
+user's most recent interaction, held out of the base models' training data inside
+:meth:`Hybrid.fit`; the base models are then refitted on all the data for serving.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from interestlens.data import Dataset
+from interestlens.models.base import Recommender, top_k
+
+
+def _clone(model: Recommender) -> Recommender:
+    """An unfitted copy with the same hyperparameters and runtime components."""
+    params = model.get_params()
+    for name in model._components:
+        params[name] = getattr(model, name)
+    return type(model)(**params)
+
+
+def last_item_holdout(dataset: Dataset, min_events: int = 3) -> tuple[Dataset, pd.DataFrame]:
+    """Split off each user's latest item event (users with at least ``min_events`` of them).
+
+    Returns the dataset without those events and a frame ``user_id, item_id`` of the
+    held-out items. Later non-item events of those users are dropped too, so nothing
+    after the held-out event leaks into training.
+    """
+    ev = dataset.sorted_events()
+    has_item = ev["item_id"].notna().to_numpy()
+    users = ev["user_id"].to_numpy(dtype=object)
+    n_items = pd.Series(has_item).groupby(users).transform("sum").to_numpy()
+    item_pos_from_end = pd.Series(has_item[::-1]).groupby(users[::-1]).cumsum().to_numpy()[::-1]
+    # item_pos_from_end == 1 marks the last item event and any later non-item events
+    held = has_item & (item_pos_from_end == 1) & (n_items >= min_events)
+    after = ~has_item & (item_pos_from_end == 0)
+    held_users = set(users[held])
+    drop = held | (after & np.isin(users, list(held_users)))
+    keep_index = ev.index[~drop]
+    mask = np.zeros(len(dataset.events), dtype=bool)
+    mask[keep_index] = True
+    holdout = ev.loc[held, ["user_id", "item_id"]].reset_index(drop=True)
+    return dataset.subset(mask), holdout
+
+
+class Hybrid(Recommender):
+    """Learned re-ranking of candidates pooled from several recommenders.
+
+    Parameters
+    ----------
+    models
+        Base recommenders (unfitted templates; the hybrid fits its own copies).
+    candidates
+        Items each base model proposes per user.
+    n_estimators, learning_rate, num_leaves
+        LightGBM LambdaRank settings.
+    random_state
+        Seed of the ranker.
+
+    Notes
+    -----
+    Fitting costs two fits of every base model (one on the data without each user's
+    latest item, for the ranker's training examples, and one on everything, for
+    serving). Items outside every model's candidates score below every candidate.
+    """
+
+    def __init__(
+        self,
+        models: Sequence[Recommender] = (),
+        candidates: int = 100,
+        n_estimators: int = 300,
+        learning_rate: float = 0.05,
+        num_leaves: int = 31,
+        *,
+        random_state: int = 0,
+    ) -> None:
+        super().__init__(random_state=random_state)
+        self.models = list(models)
+        self.candidates = candidates
+        self.n_estimators = n_estimators
+        self.learning_rate = learning_rate
+        self.num_leaves = num_leaves
+
+    # ----- features -------------------------------------------------------------
+    def feature_names(self) -> list[str]:
+        """Names of the ranker's features, in column order."""
+        names = []
+        for m in self.models_:
+            n = type(m).__name__.lower()
+            names += [f"{n}_score", f"{n}_rank", f"{n}_zscore"]
+        return [*names, "n_models", "item_popularity", "item_recency", "user_activity"]
+
+    def _item_stats(self, dataset: Dataset, X: sp.csr_matrix) -> np.ndarray:
+        pop = np.log1p(np.asarray((X != 0).sum(axis=0)).ravel())
+        ev = dataset.events[dataset.events["item_id"].notna()]
+        last = ev.groupby("item_id")["timestamp"].max().reindex(dataset.item_ids)
+        end = ev["timestamp"].max()
+        if pd.isna(end):
+            recency = np.zeros(len(dataset.item_ids))
+        else:
+            days = (end - last).dt.total_seconds().to_numpy() / 86400.0
+            recency = np.log1p(np.nan_to_num(days, nan=1e4))
+        return np.column_stack([pop, recency]).astype(np.float32)
+
+    def _candidates_and_features(
+        self,
+        models: list[Recommender],
+        user_ids: list[str],
+        seen: list[np.ndarray],
+        activity: np.ndarray,
+    ) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """Per user: candidate item columns and their feature rows."""
+        per_model = []
+        for m in models:
+            s = m.score_all(user_ids)
+            for j, cols in enumerate(seen):
+                s[j, cols] = -np.inf
+            per_model.append(s)
+        cands, feats = [], []
+        for j in range(len(user_ids)):
+            pools = [top_k(s[j : j + 1], self.candidates)[0] for s in per_model]
+            cand = np.unique(np.concatenate(pools))
+            cols = []
+            in_top = np.zeros(len(cand))
+            for s in per_model:
+                row = s[j]
+                finite = np.isfinite(row)
+                vals = np.where(finite, row, np.nan)
+                mu, sd = np.nanmean(vals), np.nanstd(vals) or 1.0
+                c = row[cand]
+                order = np.argsort(-np.where(finite, row, -np.inf), kind="stable")
+                rank = np.empty(len(row), dtype=np.float32)
+                rank[order] = np.arange(1, len(row) + 1)
+                r = rank[cand]
+                in_top += r <= self.candidates
+                cols += [
+                    np.where(np.isfinite(c), c, -1e3),
+                    np.log1p(r),
+                    np.where(np.isfinite(c), (c - mu) / sd, -10),
+                ]
+            item = self.item_stats_[cand]
+            f = np.column_stack(
+                [
+                    *cols,
+                    in_top,
+                    item[:, 0],
+                    item[:, 1],
+                    np.full(len(cand), activity[j], dtype=np.float32),
+                ]
+            )
+            cands.append(cand)
+            feats.append(f.astype(np.float32))
+        return cands, feats
+
+    def _seen_cols(self, X: sp.csr_matrix, rows: np.ndarray) -> list[np.ndarray]:
+        return [X.indices[X.indptr[r] : X.indptr[r + 1]] for r in rows]
+
+    # ----- fitting --------------------------------------------------------------
+    def _fit(self, dataset: Dataset, X: sp.csr_matrix) -> None:
+        import lightgbm as lgb
+
+        if not self.models:
+            raise ValueError("Hybrid needs at least one base model")
+        self.item_stats_ = self._item_stats(dataset, X)
+        inner, held = last_item_holdout(dataset)
+        inner_models = [_clone(m).fit(inner) for m in self.models]
+        self.models_ = inner_models  # feature_names() reads the model types
+        users = held["user_id"].tolist()
+        X_inner = inner.interactions(user_ids=self.user_ids_, item_ids=self.item_ids_).matrix
+        rows = self.user_ids_.get_indexer(pd.Index(users, dtype=object))
+        activity = np.log1p(np.diff(X_inner.indptr))[rows].astype(np.float32)
+        cands, feats = self._candidates_and_features(
+            inner_models, users, self._seen_cols(sp.csr_matrix(X_inner), rows), activity
+        )
+        target = self.item_ids_.get_indexer(pd.Index(held["item_id"], dtype=object))
+        labels = [(c == t).astype(np.int32) for c, t in zip(cands, target, strict=True)]
+        useful = [k for k, lab in enumerate(labels) if lab.any()]
+        self.candidate_recall_ = len(useful) / max(len(labels), 1)
+        if not useful:
+            raise ValueError(
+                "no held-out item was among any base model's candidates; raise `candidates`"
+            )
+        ranker = lgb.LGBMRanker(
+            objective="lambdarank",
+            n_estimators=self.n_estimators,
+            learning_rate=self.learning_rate,
+            num_leaves=self.num_leaves,
+            min_child_samples=10,
+            subsample=0.8,
+            subsample_freq=1,
+            colsample_bytree=0.8,
+            random_state=self.random_state,
+            deterministic=True,
+            force_row_wise=True,
+            n_jobs=1,
+            verbose=-1,
+        )
+        ranker.fit(
+            np.vstack([feats[k] for k in useful]),
+            np.concatenate([labels[k] for k in useful]),
+            group=[len(labels[k]) for k in useful],
+            feature_name=self.feature_names(),
+        )
+        self.ranker_ = ranker
+        self.models_ = [_clone(m).fit(dataset) for m in self.models]
+        self.activity_ = np.log1p(np.diff(X.indptr)).astype(np.float32)
+
+    def _scores(self, rows: np.ndarray) -> np.ndarray:
+        users = [str(u) for u in self.user_ids_[rows]]
+        cands, feats = self._candidates_and_features(
+            self.models_,
+            users,
+            self._seen_cols(sp.csr_matrix(self.seen_), rows),
+            self.activity_[rows],
+        )
+        out = np.full((len(rows), len(self.item_ids_)), -1e6, dtype=np.float32)
+        base = self.models_[0].score_all(users)
+        out[:] = np.where(np.isfinite(base), -1e6 + base, -1e6)
+        for j, (c, f) in enumerate(zip(cands, feats, strict=True)):
+            out[j, c] = self.ranker_.booster_.predict(f)
+        return out
+
+    def feature_importance(self) -> pd.Series:
+        """Gain of each ranker feature, largest first."""
+        self._check_fitted()
+        gain = self.ranker_.booster_.feature_importance(importance_type="gain")
+        return pd.Series(gain, index=self.feature_names()).sort_values(ascending=False)
