@@ -477,6 +477,44 @@ def profile(
 
 @app.command()
 @handles_errors
+def recommend(
+    user: Annotated[str, typer.Argument(help="User id (an unknown user gets cold-start items).")],
+    k: Annotated[int, typer.Option("--k", help="How many items.")] = 10,
+    explain: Annotated[
+        bool, typer.Option("--explain", help="Say why each item is recommended.")
+    ] = False,
+    data_dir: DataDirOpt = DEFAULT_DATA_DIR,
+    json_out: JsonOpt = False,
+) -> None:
+    """Recommend items for a user, optionally with the reason for each."""
+    engine = _load_engine(data_dir)
+    recs = engine.recommend(user, k=k, explain=explain)
+    titles = engine.state.dataset.items.set_index("item_id")["title"]
+    items = [
+        {
+            "item_id": r.item_id,
+            "score": r.score,
+            "reason": r.reason,
+            "explored": r.explored,
+            "propensity": r.propensity,
+            "title": str(titles.get(r.item_id, "")),
+        }
+        for r in recs
+    ]
+    if json_out:
+        _emit_json({"user_id": user, "items": items})
+        return
+    table = Table(title=f"recommendations for user {user}")
+    for col in ("#", "item", "title", "score") + (("why",) if explain else ()):
+        table.add_column(col, justify="right" if col in ("#", "score") else "left")
+    for n, it in enumerate(items, 1):
+        row = [str(n), it["item_id"], it["title"], f"{it['score']:.3f}"]
+        table.add_row(*row, *([it["reason"]] if explain else []))
+    out.print(table)
+
+
+@app.command()
+@handles_errors
 def interests(
     level: Annotated[str, typer.Option("--level", help="broad, fine or all.")] = "all",
     data_dir: DataDirOpt = DEFAULT_DATA_DIR,
@@ -572,6 +610,102 @@ def demo(
     out.print(
         "\nnext: interestlens profile USER | interestlens interests | interestlens audience 'space opera'"
     )
+
+
+@app.command()
+@handles_errors
+def evaluate(
+    dataset: Annotated[
+        str | None,
+        typer.Option(
+            "--dataset", help="Dataset name or path (default: the bundled ml-latest-small)."
+        ),
+    ] = None,
+    protocol: Annotated[
+        str, typer.Option("--protocol", help="loo (leave-last-out), random or temporal.")
+    ] = "loo",
+    models: Annotated[
+        str, typer.Option("--models", help="Comma-separated model names, e.g. popularity,ease.")
+    ] = "popularity",
+    k: Annotated[int, typer.Option("--k", help="List length.")] = 10,
+    out_dir: Annotated[
+        Path | None,
+        typer.Option("--out", help="Write report.md, report.json and report.png here."),
+    ] = None,
+    target_types: Annotated[
+        str | None,
+        typer.Option(
+            "--target-types", help="Event types that may be held out, e.g. rating (default: all)."
+        ),
+    ] = None,
+    n_bootstrap: Annotated[
+        int, typer.Option("--bootstrap", help="Bootstrap resamples of users for the intervals.")
+    ] = 1000,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of splits, bootstrap and tests.")] = 0,
+    chart_metric: Annotated[
+        str, typer.Option("--chart-metric", help="Metric drawn in report.png.")
+    ] = "ndcg",
+    json_out: JsonOpt = False,
+) -> None:
+    """Fit models on a split and score them on held-out events, ranking the full catalogue."""
+    from interestlens.evaluate import evaluate as run_evaluation
+    from interestlens.evaluate import parse_models
+
+    factories = parse_models(models)
+    ds = _load_dataset(dataset, None)
+    types = [t.strip() for t in target_types.split(",") if t.strip()] if target_types else None
+    err.print(
+        f"evaluating {', '.join(factories)} on {ds.name or dataset} ({protocol}, K={k})",
+        highlight=False,
+    )
+    report = run_evaluation(
+        factories,
+        ds,
+        protocol,
+        k,
+        target_types=types,
+        n_bootstrap=n_bootstrap,
+        random_state=seed,
+    )
+    doc = report.to_dict()
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        report.to_markdown(out_dir / "report.md")
+        report.to_json(out_dir / "report.json")
+        report.plot(out_dir / "report.png", metric=chart_metric)
+        doc["files"] = [str(out_dir / f) for f in ("report.md", "report.json", "report.png")]
+    if json_out:
+        _emit_json(doc)
+        return
+    shown = ("hr", "ndcg", "mrr", "map", "auc", "coverage", "novelty", "arp", "serendipity")
+    table = Table(
+        title=f"{doc['protocol']}, K={k}, {doc['n_users']:,} users "
+        f"({round(report.confidence * 100)}% bootstrap CI)"
+    )
+    table.add_column("metric")
+    for name in doc["results"]:
+        table.add_column(name, justify="right")
+    for m in shown:
+        cells = []
+        for res in doc["results"].values():
+            r = res.get(m)
+            if r is None or r["value"] is None:
+                cells.append("")
+            elif r["ci"] is None:
+                cells.append(f"{r['value']:.4f}")
+            else:
+                cells.append(f"{r['value']:.4f} [{r['ci'][0]:.4f}, {r['ci'][1]:.4f}]")
+        table.add_row(m, *cells)
+    out.print(table)
+    for c in doc["comparisons"]:
+        out.print(
+            f"{c['a']} - {c['b']} on {c['metric']}: {c['difference']:+.4f} "
+            f"[{c['ci_low']:+.4f}, {c['ci_high']:+.4f}], p = {c['p_value']:.3g} "
+            f"(Wilcoxon {c['wilcoxon_p']:.3g})",
+            highlight=False,
+        )
+    if out_dir is not None:
+        out.print(f"written to {out_dir}: report.md, report.json, report.png")
 
 
 def main() -> None:

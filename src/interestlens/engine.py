@@ -15,12 +15,13 @@ import pickle
 import sys
 import threading
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from interestlens import __version__
 from interestlens.data import Dataset, Event
@@ -30,6 +31,7 @@ from interestlens.interests.audience import resolve_interests
 from interestlens.interests.profile import InterestProfile, InterestProfiler, ProfileConfig
 from interestlens.interests.sentiment import SentimentAnalyzer
 from interestlens.interests.taxonomy import Interest, InterestTaxonomy, label_terms
+from interestlens.models import ContentLM, Recommender, build_model
 from interestlens.text import Encoder, compose_item_text
 
 if sys.version_info >= (3, 11):
@@ -63,6 +65,13 @@ class Config:
         Numbers of fine and broad interests (default: scaled to the catalogue).
     text_weight
         Share of text (vs behaviour) in the item vectors the taxonomy clusters.
+    recommender
+        ``"hybrid"`` (the default pipeline: learned ranking over SASRec, EASE, ItemKNN,
+        ALS and ContentLM candidates), ``"none"`` (profiles only), or one model name of
+        :data:`interestlens.models.MODELS`.
+    cold_start_events
+        Users with fewer events than this are served by ContentLM (text), which needs
+        only one event or one search.
     sentiment
         Sentiment method for user texts (see :class:`~interestlens.interests.sentiment.SentimentAnalyzer`).
     profile
@@ -80,6 +89,8 @@ class Config:
     n_broad: int | None = None
     text_weight: float = 0.5
     sentiment: str = "auto"
+    recommender: str = "hybrid"
+    cold_start_events: int = 3
     profile: ProfileConfig = field(default_factory=ProfileConfig)
     random_state: int = 0
 
@@ -134,11 +145,41 @@ class _State:
     item_vectors: np.ndarray
     taxonomy: InterestTaxonomy
     profiler: InterestProfiler
+    recommender: Recommender | None = None
+    content: ContentLM | None = None
     observed: list[pd.DataFrame] = field(default_factory=list)
 
 
 class NotFittedError(RuntimeError):
     """The engine was asked something before :meth:`Engine.fit`."""
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """One recommended item.
+
+    Attributes
+    ----------
+    item_id, score, rank
+        The item, the model's score and its 1-based position.
+    reason
+        Why (with ``explain=True``): the interest it serves and the history behind it.
+    explored
+        Whether exploration, not the model's ranking, put it here.
+    propensity
+        Probability with which the serving policy chose this item at this position.
+    """
+
+    item_id: str
+    score: float
+    rank: int
+    reason: str
+    explored: bool
+    propensity: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return asdict(self)
 
 
 class Engine:
@@ -239,8 +280,14 @@ class Engine:
         profiler = InterestProfiler(taxonomy, self.encoder.encode, self.sentiment, cfg.profile).fit(
             dataset.events
         )
+        recommender = content = None
+        if cfg.recommender != "none":
+            log.info("fitting the %s recommender", cfg.recommender)
+            content = ContentLM(text_fields=cfg.item_text_fields, encoder=self.encoder).fit(dataset)
+            recommender = build_model(cfg.recommender, encoder=self.encoder, random_state=cfg.random_state)
+            recommender.fit(dataset)
         with self._lock:
-            self._state = _State(dataset, ids, text, vectors, taxonomy, profiler)
+            self._state = _State(dataset, ids, text, vectors, taxonomy, profiler, recommender, content)
         return self
 
     # ----- online ----------------------------------------------------------------
@@ -320,6 +367,84 @@ class Engine:
 
         ids, vecs = st.profiler.interest_vectors(mine, vec, k=k)
         return [st.taxonomy[i] for i in ids], vecs
+
+    def recommend(
+        self, user_id: str, k: int = 10, *, explain: bool = False, exclude_seen: bool = True
+    ) -> list[Recommendation]:
+        """The ``k`` items the user most likely wants next.
+
+        Known users with enough history get the configured recommender; users with
+        fewer than ``cold_start_events`` events, or known only by what they searched
+        or wrote, get ContentLM (their words and few items against item text); unknown
+        users get the most popular items. With ``explain`` each item carries its reason:
+        the interest it serves and the user's history items that contributed most.
+        """
+        st = self.state
+        if st.recommender is None or st.content is None:
+            raise NotFittedError("this engine was fitted with recommender='none'")
+        user_id = str(user_id)
+        n_events = int(st.profiler.n_events_[st.profiler._user_pos[user_id]]) if user_id in st.profiler._user_pos else 0
+        known = user_id in st.recommender.user_ids_ and n_events >= self.config.cold_start_events
+        model: Recommender = st.recommender if known else st.content
+        source = "personal" if known else ("content" if n_events else "popular")
+        recs = model.recommend(user_id, k=k, exclude_seen=exclude_seen)
+        out = [
+            Recommendation(item_id=i, score=float(s), rank=int(r), reason="", explored=False, propensity=1.0)
+            for i, s, r in zip(recs["item_id"], recs["score"], recs["rank"], strict=True)
+        ]
+        if explain:
+            out = [replace(r, reason=self.explain(user_id, r.item_id, source=source)) for r in out]
+        return out
+
+    def explain(self, user_id: str, item_id: str, *, source: str = "personal", n_items: int = 3) -> str:
+        """Why an item suits a user: the interest it serves and the history items behind it."""
+        st = self.state
+        tax = st.taxonomy
+        titles = st.dataset.items.set_index("item_id")["title"]
+        memberships = tax.item_interests(item_id)
+        weights = st.profiler.weights(str(user_id))
+        col = {f: c for c, f in enumerate(tax.fine_ids_)}
+        interest = None
+        if memberships:
+            best = max(memberships, key=lambda p: (weights[col[p[0]]] * p[1], p[1]))
+            interest = tax[best[0]]
+        history = self._contributors(str(user_id), item_id, n_items)
+        parts = []
+        if interest is not None:
+            held = weights[col[interest.interest_id]] > 0
+            parts.append(f"{'serves your interest in' if held else 'in'} {interest.label}")
+        if history:
+            parts.append("like " + ", ".join(str(titles.get(i, i)) for i in history))
+        if source == "popular":
+            parts.insert(0, "popular with everyone")
+        return "; ".join(parts) if parts else "popular with everyone"
+
+    def _contributors(self, user_id: str, item_id: str, n: int) -> list[str]:
+        """The user's positively engaged items most like ``item_id`` in text and co-engagement."""
+        st = self.state
+        ev = self.events()
+        mine = ev[(ev["user_id"] == user_id) & ev["item_id"].notna()]
+        if st.profiler is not None and len(mine):
+            signal, _ = st.profiler._signals(mine)
+            mine = mine[signal > 0]
+        hist = pd.Index(mine["item_id"].drop_duplicates(), dtype=object)
+        pos = st.item_ids.get_indexer(hist)
+        hist, pos = hist[pos >= 0], pos[pos >= 0]
+        target = st.item_ids.get_indexer([str(item_id)])[0]
+        if target < 0 or len(pos) == 0:
+            return []
+        text_sim = st.item_vectors[pos] @ st.item_vectors[target]
+        X = st.recommender.seen_ if st.recommender is not None else None
+        if X is not None and target < X.shape[1]:
+            cols = sp.csc_matrix(X, dtype=np.float32)
+            t = cols[:, target]
+            co = np.asarray((cols[:, pos].T @ t).todense()).ravel()
+            norm = np.sqrt(np.asarray(cols[:, pos].sum(axis=0)).ravel() * max(t.sum(), 1.0))
+            co_sim = co / np.where(norm == 0, 1.0, norm)
+        else:
+            co_sim = np.zeros(len(pos))
+        score = 0.5 * text_sim + 0.5 * co_sim
+        return [str(hist[j]) for j in np.argsort(-score)[:n]]
 
     # ----- persistence -----------------------------------------------------------
     def save(self, path: str | Path) -> Path:
