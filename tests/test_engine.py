@@ -107,3 +107,29 @@ def test_events_for_unknown_items_do_not_break_profiles(ml_engine):
     )
     prof = engine.profile("new-user")
     assert prof.n_events == 1 and prof.interests == []
+
+
+def test_recommend_excludes_history_and_explains(ml_engine, ml_small):
+    ev = ml_small.events
+    seen = set(ev.loc[ev["user_id"] == "1", "item_id"])
+    recs = ml_engine.recommend("1", k=10, explain=True)
+    assert len(recs) == 10 and [r.rank for r in recs] == list(range(1, 11))
+    assert not seen & {r.item_id for r in recs}
+    assert all(r.reason and not r.explored and r.propensity == 1.0 for r in recs)
+    # the reason names an interest label of the taxonomy and real titles from the user's history
+    labels = {i.label for i in ml_engine.interests("fine")}
+    titles = set(ml_small.items.set_index("item_id").loc[list(seen & set(ml_small.items["item_id"])), "title"])
+    for r in recs:
+        assert any(lab in r.reason for lab in labels)
+        assert any(t in r.reason for t in titles)
+
+
+def test_cold_users_get_content_or_popular_items(ml_engine):
+    engine = _twin(ml_engine)
+    unknown = engine.recommend("never-seen", k=5, explain=True)
+    assert len(unknown) == 5 and all("popular" in r.reason for r in unknown)
+    engine.observe(Event("searcher", None, "search", text="animated films about toys for children"))
+    recs = engine.recommend("searcher", k=5)
+    items = ml_engine.state.dataset.items.set_index("item_id")
+    cats = [set(items.loc[r.item_id, "categories"]) for r in recs]
+    assert sum("Animation" in c or "Children" in c for c in cats) >= 3

@@ -31,7 +31,7 @@ from interestlens.interests.audience import resolve_interests
 from interestlens.interests.profile import InterestProfile, InterestProfiler, ProfileConfig
 from interestlens.interests.sentiment import SentimentAnalyzer
 from interestlens.interests.taxonomy import Interest, InterestTaxonomy, label_terms
-from interestlens.models import ContentLM, Recommender, build_model
+from interestlens.models import ContentLM, Recommender, build_model, top_k
 from interestlens.text import Encoder, compose_item_text
 
 if sys.version_info >= (3, 11):
@@ -385,12 +385,21 @@ class Engine:
         user_id = str(user_id)
         n_events = int(st.profiler.n_events_[st.profiler._user_pos[user_id]]) if user_id in st.profiler._user_pos else 0
         known = user_id in st.recommender.user_ids_ and n_events >= self.config.cold_start_events
-        model: Recommender = st.recommender if known else st.content
-        source = "personal" if known else ("content" if n_events else "popular")
-        recs = model.recommend(user_id, k=k, exclude_seen=exclude_seen)
+        if known:
+            source = "personal"
+            recs = st.recommender.recommend(user_id, k=k, exclude_seen=exclude_seen)
+            ranked = list(zip(recs["item_id"], recs["score"], strict=True))
+        else:
+            ev = self.events()
+            mine = ev[ev["user_id"] == user_id]
+            source = "content" if len(mine) else "popular"
+            scores = st.content.scores_for_history(mine) if len(mine) else st.content._cold_scores(1)[0]
+            cols = top_k(scores[None, :], k)[0]
+            cols = cols[np.isfinite(scores[cols])]
+            ranked = [(str(st.content.item_ids_[c]), float(scores[c])) for c in cols]
         out = [
-            Recommendation(item_id=i, score=float(s), rank=int(r), reason="", explored=False, propensity=1.0)
-            for i, s, r in zip(recs["item_id"], recs["score"], recs["rank"], strict=True)
+            Recommendation(item_id=i, score=float(s), rank=n, reason="", explored=False, propensity=1.0)
+            for n, (i, s) in enumerate(ranked, 1)
         ]
         if explain:
             out = [replace(r, reason=self.explain(user_id, r.item_id, source=source)) for r in out]

@@ -103,30 +103,31 @@ class ContentLM(Recommender):
         self.item_vectors_ = _normalise(self._encoder().encode(text.tolist()).astype(np.float32))
         self.log_popularity_ = np.log1p(np.asarray(X.sum(axis=0)).ravel()).astype(np.float32)
         self.log_popularity_ /= max(float(self.log_popularity_.max()), 1.0)
+        ev = dataset.events
+        ratings = ev.loc[ev["type"] == "rating", "value"].to_numpy(dtype=np.float64)
+        self.pivot_ = float(np.median(ratings)) if len(ratings) else 0.0
         self.long_, self.short_ = self._user_vectors(dataset)
 
     def _user_vectors(self, dataset: Dataset) -> tuple[np.ndarray, np.ndarray]:
         """Long-term and short-term vectors of every user in ``dataset.user_ids`` order."""
         ev = dataset.sorted_events()
-        users = dataset.user_index(ev["user_id"])
-        cols = dataset.item_index(ev["item_id"].fillna(""))
+        return self._vectors(ev, dataset.user_index(ev["user_id"]), len(dataset.user_ids))
+
+    def _vectors(self, ev: pd.DataFrame, users: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """User vectors from events sorted by user then time; ``users`` holds each event's row."""
+        cols = self.item_ids_.get_indexer(pd.Index(ev["item_id"].fillna(""), dtype=object))
         dim = self.item_vectors_.shape[1]
-        n = len(dataset.user_ids)
         long_ = np.zeros((n, dim), dtype=np.float32)
         short = np.zeros((n, dim), dtype=np.float32)
         types = ev["type"].to_numpy(dtype=object)
         value = ev["value"].to_numpy(dtype=np.float64)
-        ratings = value[types == "rating"]
-        pivot = float(np.median(ratings)) if len(ratings) else 0.0
-        weight = np.where(types == "rating", np.clip(value - pivot + 1.0, 0.0, None), 1.0)
+        weight = np.where(types == "rating", np.clip(value - self.pivot_ + 1.0, 0.0, None), 1.0)
         has_item = cols >= 0
         # long-term: signal-weighted sum of item vectors
-        np.add.at(
-            long_, users[has_item], weight[has_item, None] * self.item_vectors_[cols[has_item]]
-        )
-        # short-term: the last `recent` items of each user (events are sorted by user then time)
-        pos_from_end = ev.groupby(users, sort=False).cumcount(ascending=False).to_numpy()
-        last = has_item & (pos_from_end < self.recent)
+        np.add.at(long_, users[has_item], weight[has_item, None] * self.item_vectors_[cols[has_item]])
+        # short-term: the last `recent` items of each user
+        pos_from_end = pd.Series(has_item[::-1]).groupby(users[::-1]).cumsum().to_numpy()[::-1]
+        last = has_item & (pos_from_end <= self.recent)
         np.add.at(short, users[last], self.item_vectors_[cols[last]])
         # the user's own words
         wrote = ev["text"].notna().to_numpy() & np.isin(types, ("search", "tag", "review"))
@@ -134,10 +135,29 @@ class ContentLM(Recommender):
             vecs = self._encoder().encode(ev["text"].to_numpy(dtype=object)[wrote].tolist())
             words = np.zeros_like(long_)
             np.add.at(words, users[wrote], vecs)
-            long_ = (
-                _normalise(long_) * (1 - self.text_weight) + _normalise(words) * self.text_weight
-            )
+            has_words = np.linalg.norm(words, axis=1) > 0
+            blend = np.where(has_words, self.text_weight, 0.0)[:, None]
+            long_ = _normalise(long_) * (1 - blend) + _normalise(words) * blend
         return _normalise(long_), _normalise(short)
+
+    def scores_for_history(self, events: pd.DataFrame) -> np.ndarray:
+        """Scores of every item for one user given only their events (any user, even new).
+
+        Items the events name are excluded (``-inf``). Useful for users who arrived after
+        the fit: one click or one search is enough.
+        """
+        self._check_fitted()
+        ev = events.reset_index(drop=True)
+        order = np.lexsort((np.arange(len(ev)), ev["timestamp"].to_numpy(dtype="datetime64[ns]").astype(np.int64)))
+        ev = ev.iloc[order]
+        long_, short = self._vectors(ev, np.zeros(len(ev), dtype=np.int64), 1)
+        user = (1 - self.recent_weight) * long_ + self.recent_weight * short
+        if not np.any(user):
+            return self._cold_scores(1)[0]
+        s = (user @ self.item_vectors_.T)[0] + self.popularity_weight * self.log_popularity_
+        seen = self.item_ids_.get_indexer(pd.Index(ev["item_id"].dropna(), dtype=object))
+        s[seen[seen >= 0]] = -np.inf
+        return s.astype(np.float32)
 
     def _scores(self, rows: np.ndarray) -> np.ndarray:
         user = (1 - self.recent_weight) * self.long_[rows] + self.recent_weight * self.short_[rows]
