@@ -129,7 +129,7 @@ def contenders(encoder: Encoder) -> dict[str, tuple[str, Any, dict[str, list[Any
             {"candidates": [100, 200], "n_estimators": [200, 400]},
         ),
         "SASRec": ("ours", ours("sasrec"), {"dropout": [0.2, 0.3], "dim": [64, 128]}),
-        "EASE": ("ours", ours("ease"), {"l2": [100.0, 300.0, 500.0, 1000.0, 2000.0]}),
+        "EASE": ("ours", ours("ease"), {"l2": [100.0, 200.0, 500.0, 1000.0, 2000.0]}),
         "ItemKNN": (
             "ours",
             ours("itemknn"),
@@ -139,7 +139,7 @@ def contenders(encoder: Encoder) -> dict[str, tuple[str, Any, dict[str, list[Any
         "ALS": (
             "ours",
             ours("als"),
-            {"factors": [32, 64, 128], "regularization": [0.01, 0.1], "alpha": [1.0, 10.0]},
+            {"factors": [32, 64], "regularization": [1.0, 10.0, 100.0], "alpha": [1.0, 5.0]},
         ),
         "BPR": ("ours", ours("bpr"), {"factors": [32, 64, 128], "learning_rate": [0.01, 0.05]}),
         "ContentLM": (
@@ -151,7 +151,7 @@ def contenders(encoder: Encoder) -> dict[str, tuple[str, Any, dict[str, list[Any
         "implicit ALS (peer)": (
             "peer",
             lambda p: ImplicitPeer("als", **p),
-            {"factors": [32, 64, 128], "regularization": [0.01, 0.1], "alpha": [1.0, 10.0]},
+            {"factors": [32, 64], "regularization": [1.0, 10.0, 100.0], "alpha": [1.0, 5.0]},
         ),
         "implicit BPR (peer)": (
             "peer",

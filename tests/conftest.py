@@ -56,12 +56,15 @@ def sentiment(encoder):
     return SentimentAnalyzer(encoder=encoder)
 
 
+#: A fast hybrid for tests that exercise the engine, not the accuracy of the default
+#: pipeline (benchmarks/accuracy.py measures that).
+LIGHT_HYBRID = ("itemknn", "contentlm")
+
+
 @pytest.fixture(scope="session")
 def ml_engine(tmp_path_factory, ml_small, encoder, sentiment):
     """An engine fitted on ml-latest-small, shared by every test that only reads it."""
     from interestlens.engine import Config, Engine
 
-    engine = Engine(
-        Config(data_dir=tmp_path_factory.mktemp("engine")), encoder=encoder, sentiment=sentiment
-    )
-    return engine.fit(ml_small)
+    config = Config(data_dir=tmp_path_factory.mktemp("engine"), hybrid_models=LIGHT_HYBRID)
+    return Engine(config, encoder=encoder, sentiment=sentiment).fit(ml_small)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from tests.conftest import LIGHT_HYBRID
 
 from interestlens import __version__
 
@@ -141,7 +142,9 @@ def test_datasets_list_and_describe_json():
 
 
 def test_demo_fits_and_shows_a_profile(tmp_path):
-    p = run("demo", "--json", "--data-dir", str(tmp_path))
+    config = tmp_path / "light.toml"
+    config.write_text(f"[engine]\nhybrid_models = {list(LIGHT_HYBRID)!r}\n".replace("'", '"'))
+    p = run("demo", "--json", "--data-dir", str(tmp_path), "--config", str(config))
     assert p.returncode == 0, p.stderr
     doc = json.loads(p.stdout)
     summary = doc["dataset"]

@@ -118,7 +118,11 @@ def test_recommend_excludes_history_and_explains(ml_engine, ml_small):
     assert all(r.reason and not r.explored and r.propensity == 1.0 for r in recs)
     # the reason names an interest label of the taxonomy and real titles from the user's history
     labels = {i.label for i in ml_engine.interests("fine")}
-    titles = set(ml_small.items.set_index("item_id").loc[list(seen & set(ml_small.items["item_id"])), "title"])
+    titles = set(
+        ml_small.items.set_index("item_id").loc[
+            list(seen & set(ml_small.items["item_id"])), "title"
+        ]
+    )
     for r in recs:
         assert any(lab in r.reason for lab in labels)
         assert any(t in r.reason for t in titles)

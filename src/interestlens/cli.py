@@ -583,11 +583,12 @@ def audience(
 @handles_errors
 def demo(
     data_dir: DataDirOpt = DEFAULT_DATA_DIR,
+    config: ConfigOpt = None,
     user: Annotated[str, typer.Option("--user", help="User whose profile to show.")] = "1",
     json_out: JsonOpt = False,
 ) -> None:
     """Fit on the bundled ml-latest-small and show the data, the interests and a user's profile."""
-    engine = _fit(None, None, None, data_dir)
+    engine = _fit(None, None, config, data_dir)
     summary = engine.state.dataset.summary()
     prof = _profile_doc(engine.profile(user))
     if json_out:

@@ -31,7 +31,7 @@ from interestlens.interests.audience import resolve_interests
 from interestlens.interests.profile import InterestProfile, InterestProfiler, ProfileConfig
 from interestlens.interests.sentiment import SentimentAnalyzer
 from interestlens.interests.taxonomy import Interest, InterestTaxonomy, label_terms
-from interestlens.models import ContentLM, Recommender, build_model, top_k
+from interestlens.models import HYBRID_BASE, ContentLM, Recommender, build_model, top_k
 from interestlens.text import Encoder, compose_item_text
 
 if sys.version_info >= (3, 11):
@@ -66,9 +66,11 @@ class Config:
     text_weight
         Share of text (vs behaviour) in the item vectors the taxonomy clusters.
     recommender
-        ``"hybrid"`` (the default pipeline: learned ranking over SASRec, EASE, ItemKNN,
-        ALS and ContentLM candidates), ``"none"`` (profiles only), or one model name of
+        ``"hybrid"`` (the default pipeline: learned ranking over the candidates of the
+        models in ``hybrid_models``), ``"none"`` (profiles only), or one model name of
         :data:`interestlens.models.MODELS`.
+    hybrid_models
+        Base models whose candidates the hybrid re-ranks.
     cold_start_events
         Users with fewer events than this are served by ContentLM (text), which needs
         only one event or one search.
@@ -90,6 +92,7 @@ class Config:
     text_weight: float = 0.5
     sentiment: str = "auto"
     recommender: str = "hybrid"
+    hybrid_models: tuple[str, ...] = HYBRID_BASE
     cold_start_events: int = 3
     profile: ProfileConfig = field(default_factory=ProfileConfig)
     random_state: int = 0
@@ -126,8 +129,9 @@ class Config:
         for key in ("data_dir", "cache_dir"):
             if key in raw:
                 raw[key] = Path(raw[key])
-        if "item_text_fields" in raw:
-            raw["item_text_fields"] = tuple(raw["item_text_fields"])
+        for key in ("item_text_fields", "hybrid_models"):
+            if key in raw:
+                raw[key] = tuple(raw[key])
         return cls(**raw, profile=replace(ProfileConfig(), **prof))
 
 
@@ -284,10 +288,24 @@ class Engine:
         if cfg.recommender != "none":
             log.info("fitting the %s recommender", cfg.recommender)
             content = ContentLM(text_fields=cfg.item_text_fields, encoder=self.encoder).fit(dataset)
-            recommender = build_model(cfg.recommender, encoder=self.encoder, random_state=cfg.random_state)
+            params = (
+                {
+                    "models": [
+                        build_model(m, encoder=self.encoder, random_state=cfg.random_state)
+                        for m in cfg.hybrid_models
+                    ]
+                }
+                if cfg.recommender == "hybrid"
+                else {}
+            )
+            recommender = build_model(
+                cfg.recommender, encoder=self.encoder, random_state=cfg.random_state, **params
+            )
             recommender.fit(dataset)
         with self._lock:
-            self._state = _State(dataset, ids, text, vectors, taxonomy, profiler, recommender, content)
+            self._state = _State(
+                dataset, ids, text, vectors, taxonomy, profiler, recommender, content
+            )
         return self
 
     # ----- online ----------------------------------------------------------------
@@ -383,7 +401,11 @@ class Engine:
         if st.recommender is None or st.content is None:
             raise NotFittedError("this engine was fitted with recommender='none'")
         user_id = str(user_id)
-        n_events = int(st.profiler.n_events_[st.profiler._user_pos[user_id]]) if user_id in st.profiler._user_pos else 0
+        n_events = (
+            int(st.profiler.n_events_[st.profiler._user_pos[user_id]])
+            if user_id in st.profiler._user_pos
+            else 0
+        )
         known = user_id in st.recommender.user_ids_ and n_events >= self.config.cold_start_events
         if known:
             source = "personal"
@@ -393,19 +415,25 @@ class Engine:
             ev = self.events()
             mine = ev[ev["user_id"] == user_id]
             source = "content" if len(mine) else "popular"
-            scores = st.content.scores_for_history(mine) if len(mine) else st.content._cold_scores(1)[0]
+            scores = (
+                st.content.scores_for_history(mine) if len(mine) else st.content._cold_scores(1)[0]
+            )
             cols = top_k(scores[None, :], k)[0]
             cols = cols[np.isfinite(scores[cols])]
             ranked = [(str(st.content.item_ids_[c]), float(scores[c])) for c in cols]
         out = [
-            Recommendation(item_id=i, score=float(s), rank=n, reason="", explored=False, propensity=1.0)
+            Recommendation(
+                item_id=i, score=float(s), rank=n, reason="", explored=False, propensity=1.0
+            )
             for n, (i, s) in enumerate(ranked, 1)
         ]
         if explain:
             out = [replace(r, reason=self.explain(user_id, r.item_id, source=source)) for r in out]
         return out
 
-    def explain(self, user_id: str, item_id: str, *, source: str = "personal", n_items: int = 3) -> str:
+    def explain(
+        self, user_id: str, item_id: str, *, source: str = "personal", n_items: int = 3
+    ) -> str:
         """Why an item suits a user: the interest it serves and the history items behind it."""
         st = self.state
         tax = st.taxonomy

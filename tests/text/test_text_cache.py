@@ -55,7 +55,7 @@ def test_lookup_beyond_one_statement_keeps_positions(tmp_path):
         query = [text_hash("nope"), *reversed(hashes)]
         found, vectors = cache.lookup("m", query)
     assert len(found) == sum(1 for i in range(2500) if i % 3)
-    assert list(found) == sorted(found)
+    assert len(set(found.tolist())) == len(found)
     for pos, row in zip(found, vectors, strict=True):
         assert row[0] == 2500 - pos  # query[pos] is hashes[2500 - pos]
 

@@ -80,6 +80,7 @@ class Recommender(abc.ABC):
         self.item_ids_ = dataset.item_ids
         X = self.interaction_matrix(dataset)
         self.seen_ = sp.csr_matrix(X != 0, dtype=np.bool_)
+        self.active_ = self.user_ids_.isin(dataset.events["user_id"].unique())
         counts = np.asarray((X != 0).sum(axis=0)).ravel().astype(np.float64)
         self.popularity_ = counts / max(counts.max(), 1.0)
         self._fit(dataset, X)
@@ -99,6 +100,8 @@ class Recommender(abc.ABC):
         rows = self.user_ids_.get_indexer(pd.Index([str(u) for u in user_ids], dtype=object))
         out = np.empty((len(rows), len(self.item_ids_)), dtype=np.float32)
         known = rows >= 0
+        # a user of the users table without a single training event is a cold user too
+        known &= self.active_[np.maximum(rows, 0)]
         if known.any():
             out[known] = self._scores(rows[known])
         if (~known).any():

@@ -113,7 +113,9 @@ class ContentLM(Recommender):
         ev = dataset.sorted_events()
         return self._vectors(ev, dataset.user_index(ev["user_id"]), len(dataset.user_ids))
 
-    def _vectors(self, ev: pd.DataFrame, users: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    def _vectors(
+        self, ev: pd.DataFrame, users: np.ndarray, n: int
+    ) -> tuple[np.ndarray, np.ndarray]:
         """User vectors from events sorted by user then time; ``users`` holds each event's row."""
         cols = self.item_ids_.get_indexer(pd.Index(ev["item_id"].fillna(""), dtype=object))
         dim = self.item_vectors_.shape[1]
@@ -124,7 +126,9 @@ class ContentLM(Recommender):
         weight = np.where(types == "rating", np.clip(value - self.pivot_ + 1.0, 0.0, None), 1.0)
         has_item = cols >= 0
         # long-term: signal-weighted sum of item vectors
-        np.add.at(long_, users[has_item], weight[has_item, None] * self.item_vectors_[cols[has_item]])
+        np.add.at(
+            long_, users[has_item], weight[has_item, None] * self.item_vectors_[cols[has_item]]
+        )
         # short-term: the last `recent` items of each user
         pos_from_end = pd.Series(has_item[::-1]).groupby(users[::-1]).cumsum().to_numpy()[::-1]
         last = has_item & (pos_from_end <= self.recent)
@@ -148,7 +152,9 @@ class ContentLM(Recommender):
         """
         self._check_fitted()
         ev = events.reset_index(drop=True)
-        order = np.lexsort((np.arange(len(ev)), ev["timestamp"].to_numpy(dtype="datetime64[ns]").astype(np.int64)))
+        order = np.lexsort(
+            (np.arange(len(ev)), ev["timestamp"].to_numpy(dtype="datetime64[ns]").astype(np.int64))
+        )
         ev = ev.iloc[order]
         long_, short = self._vectors(ev, np.zeros(len(ev), dtype=np.int64), 1)
         user = (1 - self.recent_weight) * long_ + self.recent_weight * short

@@ -137,7 +137,7 @@ class UserKNN(Recommender):
             self.squares_ = V.multiply(V).tocsr()
         else:
             raise ValueError(f"similarity must be 'cosine' or 'pearson', not {self.similarity!r}")
-        self.item_users_ = sp.csc_matrix(self.user_items_, dtype=np.float64)
+        self.item_users_ = sp.csc_matrix(self.user_items_, dtype=np.float32)
 
     def _similarities(self, rows: np.ndarray) -> np.ndarray:
         """Similarities (with shrinkage) of the users at ``rows`` to every user, 0 to themselves."""
@@ -163,24 +163,23 @@ class UserKNN(Recommender):
 
     def _block_scores(self, rows: np.ndarray) -> np.ndarray:
         R = self.item_users_
-        w = self._similarities(rows)
+        w = self._similarities(rows).astype(np.float32)
         raters = np.diff(R.indptr)
         few = np.flatnonzero(raters <= self.k)
         many = np.flatnonzero(raters > self.k)
-        num = np.zeros((len(rows), R.shape[1]))
-        den = np.zeros_like(num)
+        num = np.empty((len(rows), R.shape[1]), dtype=np.float32)
+        den = np.empty_like(num) if self.normalize else None
         # Items with at most k raters: every rater is a neighbour.
         R_few = R[:, few]
         num[:, few] = (R_few.T @ w.T).T
-        if self.normalize:
-            den[:, few] = ((R_few != 0).T @ np.abs(w).T).T
+        if den is not None:
+            den[:, few] = ((R_few != 0).astype(np.float32).T @ np.abs(w).T).T
         # Items with more: the k most similar raters, never the user themselves.
-        candidates = w.astype(np.float32)
-        candidates[np.arange(len(rows)), rows] = -np.inf
+        w[np.arange(len(rows)), rows] = -np.inf
         unit = bool(np.all(R.data == 1.0))  # binary: the values of the top k are enough
         for i in many:
             users = R.indices[R.indptr[i] : R.indptr[i + 1]]
-            wi = candidates[:, users]
+            wi = w[:, users]
             if unit:
                 wk = np.partition(wi, len(users) - self.k, axis=1)[:, -self.k :]
                 num[:, i] = wk.sum(axis=1)
@@ -188,8 +187,8 @@ class UserKNN(Recommender):
                 top = np.argpartition(-wi, self.k - 1, axis=1)[:, : self.k]
                 wk = np.take_along_axis(wi, top, axis=1)
                 num[:, i] = (wk * R.data[R.indptr[i] : R.indptr[i + 1]][top]).sum(axis=1)
-            if self.normalize:
+            if den is not None:
                 den[:, i] = np.abs(wk).sum(axis=1)
-        if self.normalize:
+        if den is not None:
             num = np.divide(num, den, out=np.zeros_like(num), where=den > 0)
         return num

@@ -322,7 +322,10 @@ class Encoder:
         return self.encode([text])[0]
 
     def close(self) -> None:
-        """Release the cache file and HTTP connections; the encoder reopens them if used again."""
+        """Release the model, the cache file and HTTP connections.
+
+        Used again, the encoder loads and opens them anew.
+        """
         with self._lock:
             if self._cache is not None:
                 self._cache.close()
