@@ -1,0 +1,153 @@
+from __future__ import annotations
+
+import pickle
+from datetime import timedelta
+
+import numpy as np
+import pytest
+import torch
+from tests.models.contract import T0, RecommenderContract, tiny_dataset
+
+from interestlens.data import Dataset, Event
+from interestlens.models.sasrec import SASRec, _windows
+
+
+def small(**kw) -> SASRec:
+    params = dict(
+        max_len=8,
+        dim=16,
+        n_layers=1,
+        n_heads=1,
+        epochs=3,
+        patience=None,
+        text_init=False,
+        threads=1,
+    )
+    return SASRec(**{**params, **kw})
+
+
+class TestSASRec(RecommenderContract):
+    def make_model(self, random_state: int = 0):
+        return small(random_state=random_state)
+
+
+def chain_dataset(n_items: int = 12, n_users: int = 60, length: int = 6) -> Dataset:
+    """Each user walks the items in order from a random start: item i is always followed by i+1."""
+    rng = np.random.default_rng(0)
+    events = []
+    for u in range(n_users):
+        start = int(rng.integers(0, n_items))
+        for k in range(length):
+            item = f"i{(start + k) % n_items}"
+            events.append(Event(f"u{u}", item, "click", timestamp=T0 + timedelta(minutes=k)))
+    return Dataset.from_records(events)
+
+
+@pytest.mark.parametrize("loss", ["ce", "sampled_ce"])
+def test_learns_that_item_i_is_followed_by_i_plus_1(loss):
+    ds = chain_dataset()
+    model = SASRec(
+        max_len=8,
+        dim=32,
+        n_heads=2,
+        epochs=30,
+        patience=None,
+        loss=loss,
+        n_negatives=8,
+        batch_size=32,
+        learning_rate=5e-3,
+        text_init=False,
+        threads=1,
+    ).fit(ds)
+    ev = ds.sorted_events()
+    last = ev.groupby("user_id", sort=False)["item_id"].last()
+    expected = [f"i{(int(i[1:]) + 1) % 12}" for i in last]
+    top = model.recommend(list(last.index), k=1)["item_id"].tolist()
+    assert np.mean([a == b for a, b in zip(top, expected, strict=True)]) >= 0.95
+
+
+def test_an_item_without_interactions_gets_a_vector_from_its_text(encoder):
+    ds = tiny_dataset()
+    model = SASRec(
+        max_len=8, dim=32, n_heads=2, epochs=10, patience=None, encoder=encoder, threads=1
+    ).fit(ds)
+
+    def margin(fitted: SASRec) -> float:
+        """Mean cosine of the new item to the space films minus that to the romances."""
+        v = fitted.item_vectors_ / np.linalg.norm(fitted.item_vectors_, axis=1, keepdims=True)
+        new = v[fitted.item_ids_.get_loc("i-new")]
+        space = fitted.item_ids_.get_indexer([f"i{i}" for i in range(0, 30, 2)])
+        romance = fitted.item_ids_.get_indexer([f"i{i}" for i in range(1, 30, 2)])
+        return float((v[space] @ new).mean() - (v[romance] @ new).mean())
+
+    assert margin(model) > 1.0
+    assert abs(margin(small(epochs=10, dim=32, n_heads=2).fit(ds))) < 0.5
+    # u0 likes the space films (even items), u1 the romances (odd items)
+    scores = model.score(["u0", "u1"], ["i-new", *(f"i{i}" for i in range(1, 30, 2))])
+    assert np.isfinite(scores).all()
+    assert scores[0, 0] > scores[0, 1:].max() and scores[1, 0] < scores[1, 1:].min()
+
+
+def test_encoder_is_not_saved_and_scores_survive_a_round_trip(encoder, tmp_path):
+    ds = tiny_dataset()
+    model = SASRec(max_len=8, dim=16, n_heads=1, epochs=2, patience=None, encoder=encoder).fit(ds)
+    model.save(tmp_path / "m.pkl")
+    loaded = SASRec.load(tmp_path / "m.pkl")
+    assert loaded.encoder is None and model.encoder is encoder
+    assert b"Encoder" not in pickle.dumps(model)
+    users = ["u0", "u9", "nobody"]
+    np.testing.assert_array_equal(loaded.score_all(users), model.score_all(users))
+
+
+def test_early_stopping_keeps_the_best_epoch_and_leaves_threads_alone():
+    threads = torch.get_num_threads()
+    model = small(epochs=30, patience=2, learning_rate=3e-2).fit(chain_dataset())
+    assert torch.get_num_threads() == threads
+    history = model.history_
+    assert 1 <= len(history) <= 30
+    assert model.best_epoch_ == int(np.argmax(history)) + 1
+    assert len(history) == 30 or len(history) == model.best_epoch_ + 2
+
+
+def test_users_without_item_events_get_popularity():
+    events = [
+        Event("a", "x", "click", timestamp=T0),
+        Event("a", "y", "click", timestamp=T0),
+        Event("b", "x", "click", timestamp=T0),
+        Event("c", None, "search", timestamp=T0, text="films"),
+    ]
+    ds = Dataset.from_records(events)
+    model = small(epochs=1).fit(ds)
+    np.testing.assert_array_equal(model.score_all(["c"])[0], model.popularity_.astype(np.float32))
+
+
+@pytest.mark.parametrize(
+    "params", [{"loss": "bpr"}, {"dim": 10, "n_heads": 3}, {"patience": 0}, {"max_len": 0}]
+)
+def test_bad_parameters_are_refused(params):
+    with pytest.raises(ValueError):
+        small(**params).fit(tiny_dataset())
+
+
+def test_each_epoch_predicts_every_item_once_and_the_latest_with_full_context():
+    rng = np.random.default_rng(0)
+    starts, n_pairs = np.array([0, 100, 103, 500, 900]), np.array([97, 2, 0, 300, 50])
+    for _ in range(20):
+        first, length, n_loss = _windows(starts, n_pairs, 50, rng)
+        assert ((1 <= n_loss) & (n_loss <= length) & (length <= 50)).all()
+        targets = np.concatenate(
+            [np.arange(f + n - k, f + n) for f, n, k in zip(first, length, n_loss, strict=True)]
+        )
+        expected = np.concatenate([s + np.arange(m) for s, m in zip(starts, n_pairs, strict=True)])
+        np.testing.assert_array_equal(np.sort(targets), expected)
+        for s, m in zip(starts, n_pairs, strict=True):
+            if m:
+                assert length[first + length == s + m].tolist() == [min(50, m)]
+
+
+def test_early_stopping_scores_a_sample_of_users_on_large_data(monkeypatch):
+    import interestlens.models.sasrec as sasrec
+
+    monkeypatch.setattr(sasrec, "_HOLDOUT_USERS", 5)
+    model = small(epochs=2, patience=1).fit(chain_dataset())
+    assert 1 <= len(model.history_) <= 2 and np.isfinite(model.user_states_).all()
