@@ -47,30 +47,10 @@ LABELLED = ROOT / "tests" / "interests" / "sentiment_labelled.csv"
 RESULTS = Path(__file__).parent / "results"
 CLASSES = {"negative": -1, "neutral": 0, "positive": 1}
 
-#: (text, label its negation should get)
-NEGATIONS = [
-    ("not funny", "negative"),
-    ("not good", "negative"),
-    ("not great", "negative"),
-    ("not worth it", "negative"),
-    ("not recommended", "negative"),
-    ("not interesting", "negative"),
-    ("I did not enjoy it", "negative"),
-    ("I didn't like it", "negative"),
-    ("doesn't work well", "negative"),
-    ("not helpful", "negative"),
-    ("not original at all", "negative"),
-    ("not as good as the first one", "negative"),
-    ("I would never recommend it", "negative"),
-    ("not worth the money", "negative"),
-    ("nothing good about it", "negative"),
-    ("not bad at all", "positive"),
-    ("not boring at all", "positive"),
-    ("not disappointing", "positive"),
-    ("no complaints", "positive"),
-    ("never a dull moment", "positive"),
-    ("couldn't be happier", "positive"),
-]
+#: (text, label its negation should get), shared with the tests
+NEGATIONS = list(
+    pd.read_csv(LABELLED.with_name("sentiment_negations.csv")).itertuples(index=False, name=None)
+)
 
 
 def three_class(s: np.ndarray, t: float) -> np.ndarray:

@@ -25,7 +25,6 @@ import scipy.sparse as sp
 
 from interestlens import __version__
 from interestlens.data import Dataset, Event
-from interestlens.data.dataset import items_frame
 from interestlens.interests.audience import audience as _audience
 from interestlens.interests.audience import resolve_interests
 from interestlens.interests.profile import InterestProfile, InterestProfiler, ProfileConfig
@@ -151,6 +150,7 @@ class _State:
     profiler: InterestProfiler
     recommender: Recommender | None = None
     content: ContentLM | None = None
+    item_users: sp.csc_matrix | None = None
     observed: list[pd.DataFrame] = field(default_factory=list)
 
 
@@ -256,14 +256,7 @@ class Engine:
         """Learn item embeddings, the interest taxonomy and every user's profile."""
         cfg = self.config
         ids = dataset.item_ids
-        items = dataset.items.set_index("item_id").reindex(ids)
-        missing = items["title"].isna()
-        if missing.any():
-            bare = items_frame(pd.DataFrame({"item_id": ids[missing.to_numpy()]})).set_index(
-                "item_id"
-            )
-            items.loc[missing] = bare
-        items = items.reset_index()
+        items = dataset.catalogue()
         log.info("composing and embedding the text of %d items", len(items))
         text = compose_item_text(items, dataset.events, fields=cfg.item_text_fields)
         vectors = self.encoder.encode(text.tolist())
@@ -304,7 +297,15 @@ class Engine:
             recommender.fit(dataset)
         with self._lock:
             self._state = _State(
-                dataset, ids, text, vectors, taxonomy, profiler, recommender, content
+                dataset,
+                ids,
+                text,
+                vectors,
+                taxonomy,
+                profiler,
+                recommender,
+                content,
+                item_users=sp.csc_matrix(interactions.matrix != 0, dtype=np.float32),
             )
         return self
 
@@ -428,60 +429,69 @@ class Engine:
             for n, (i, s) in enumerate(ranked, 1)
         ]
         if explain:
-            out = [replace(r, reason=self.explain(user_id, r.item_id, source=source)) for r in out]
+            reasons = self._reasons(user_id, [r.item_id for r in out], source)
+            out = [replace(r, reason=why) for r, why in zip(out, reasons, strict=True)]
         return out
 
     def explain(
         self, user_id: str, item_id: str, *, source: str = "personal", n_items: int = 3
     ) -> str:
         """Why an item suits a user: the interest it serves and the history items behind it."""
+        return self._reasons(str(user_id), [str(item_id)], source, n_items)[0]
+
+    def _reasons(
+        self, user_id: str, item_ids: list[str], source: str, n_items: int = 3
+    ) -> list[str]:
+        """Reasons for several items of one user, preparing the user's history once."""
         st = self.state
         tax = st.taxonomy
         titles = st.dataset.items.set_index("item_id")["title"]
-        memberships = tax.item_interests(item_id)
-        weights = st.profiler.weights(str(user_id))
+        weights = st.profiler.weights(user_id)
         col = {f: c for c, f in enumerate(tax.fine_ids_)}
-        interest = None
-        if memberships:
-            best = max(memberships, key=lambda p: (weights[col[p[0]]] * p[1], p[1]))
-            interest = tax[best[0]]
-        history = self._contributors(str(user_id), item_id, n_items)
-        parts = []
-        if interest is not None:
-            held = weights[col[interest.interest_id]] > 0
-            parts.append(f"{'serves your interest in' if held else 'in'} {interest.label}")
-        if history:
-            parts.append("like " + ", ".join(str(titles.get(i, i)) for i in history))
-        if source == "popular":
-            parts.insert(0, "popular with everyone")
-        return "; ".join(parts) if parts else "popular with everyone"
+        contributors = self._contributors(user_id, item_ids, n_items)
+        reasons = []
+        for item_id, history in zip(item_ids, contributors, strict=True):
+            parts = ["popular with everyone"] if source == "popular" else []
+            memberships = tax.item_interests(item_id)
+            if memberships:
+                best = max(memberships, key=lambda p: (weights[col[p[0]]] * p[1], p[1]))
+                held = weights[col[best[0]]] > 0
+                parts.append(f"{'serves your interest in' if held else 'in'} {tax[best[0]].label}")
+            if history:
+                parts.append("like " + ", ".join(str(titles.get(i, i)) for i in history))
+            reasons.append("; ".join(parts) if parts else "popular with everyone")
+        return reasons
 
-    def _contributors(self, user_id: str, item_id: str, n: int) -> list[str]:
-        """The user's positively engaged items most like ``item_id`` in text and co-engagement."""
+    def _contributors(self, user_id: str, item_ids: list[str], n: int) -> list[list[str]]:
+        """Per item, the user's liked items most like it in text and co-engagement."""
         st = self.state
         ev = self.events()
         mine = ev[(ev["user_id"] == user_id) & ev["item_id"].notna()]
-        if st.profiler is not None and len(mine):
+        if len(mine):
             signal, _ = st.profiler._signals(mine)
             mine = mine[signal > 0]
         hist = pd.Index(mine["item_id"].drop_duplicates(), dtype=object)
         pos = st.item_ids.get_indexer(hist)
         hist, pos = hist[pos >= 0], pos[pos >= 0]
-        target = st.item_ids.get_indexer([str(item_id)])[0]
-        if target < 0 or len(pos) == 0:
-            return []
-        text_sim = st.item_vectors[pos] @ st.item_vectors[target]
-        X = st.recommender.seen_ if st.recommender is not None else None
-        if X is not None and target < X.shape[1]:
-            cols = sp.csc_matrix(X, dtype=np.float32)
-            t = cols[:, target]
-            co = np.asarray((cols[:, pos].T @ t).todense()).ravel()
-            norm = np.sqrt(np.asarray(cols[:, pos].sum(axis=0)).ravel() * max(t.sum(), 1.0))
+        targets = st.item_ids.get_indexer(pd.Index(item_ids, dtype=object))
+        if len(pos) == 0:
+            return [[] for _ in item_ids]
+        ok = targets >= 0
+        t = np.where(ok, targets, 0)
+        text_sim = st.item_vectors[pos] @ st.item_vectors[t].T  # history x targets
+        co_sim = np.zeros_like(text_sim)
+        if st.item_users is not None:
+            h, c = st.item_users[:, pos], st.item_users[:, t]
+            co = np.asarray((h.T @ c).todense())
+            counts_h = np.asarray(h.sum(axis=0)).ravel()
+            counts_c = np.asarray(c.sum(axis=0)).ravel()
+            norm = np.sqrt(np.outer(counts_h, np.maximum(counts_c, 1.0)))
             co_sim = co / np.where(norm == 0, 1.0, norm)
-        else:
-            co_sim = np.zeros(len(pos))
         score = 0.5 * text_sim + 0.5 * co_sim
-        return [str(hist[j]) for j in np.argsort(-score)[:n]]
+        return [
+            [str(hist[j]) for j in np.argsort(-score[:, k])[:n]] if ok[k] else []
+            for k in range(len(item_ids))
+        ]
 
     # ----- persistence -----------------------------------------------------------
     def save(self, path: str | Path) -> Path:

@@ -433,3 +433,15 @@ def test_public_modules():
     for name in data_pkg.__all__:
         assert getattr(data_pkg, name) is not None
     assert np.array_equal(datasets.load("ml-latest-small").item_index(["1", "nope"]), [0, -1])
+
+
+def test_catalogue_aligns_items_with_item_ids_and_fills_event_only_items():
+    from interestlens.data import Dataset, Event, Item
+    from interestlens.data.dataset import items_frame
+
+    events = Dataset.from_records([Event("u", "b", "click"), Event("u", "ghost", "click")]).events
+    ds = Dataset(events, items_frame([Item("a", "A"), Item("b", "B", categories=["x"])]))
+    cat = ds.catalogue()
+    assert cat["item_id"].tolist() == list(ds.item_ids) == ["a", "b", "ghost"]
+    assert cat["title"].tolist() == ["A", "B", ""]
+    assert cat["categories"].tolist() == [[], ["x"], []]

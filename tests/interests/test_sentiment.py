@@ -27,30 +27,12 @@ GRIM_TOPICS = [
     "nuclear war", "cancer", "prison", "kidnapping", "vampires", "zombies", "mafia", "drugs",
     "Holocaust", "assassination", "plane crash", "death metal", "crime statistics",
 ]  # fmt: skip
-#: Negated phrases and the label the negation gives them.
-NEGATED = [
-    ("not funny", "negative"),
-    ("not good", "negative"),
-    ("not great", "negative"),
-    ("not worth it", "negative"),
-    ("not recommended", "negative"),
-    ("not interesting", "negative"),
-    ("I did not enjoy it", "negative"),
-    ("I didn't like it", "negative"),
-    ("doesn't work well", "negative"),
-    ("not helpful", "negative"),
-    ("not original at all", "negative"),
-    ("not as good as the first one", "negative"),
-    ("I would never recommend it", "negative"),
-    ("not worth the money", "negative"),
-    ("nothing good about it", "negative"),
-    ("not bad at all", "positive"),
-    ("not boring at all", "positive"),
-    ("not disappointing", "positive"),
-    ("no complaints", "positive"),
-    ("never a dull moment", "positive"),
-    ("couldn't be happier", "positive"),
-]
+#: Negated phrases and the label the negation gives them (shared with benchmarks/sentiment.py).
+NEGATED = list(
+    pd.read_csv(Path(__file__).with_name("sentiment_negations.csv")).itertuples(
+        index=False, name=None
+    )
+)
 
 
 @pytest.fixture(scope="module")

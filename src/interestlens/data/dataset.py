@@ -251,6 +251,21 @@ class Dataset:
         """Number of distinct items (the catalogue plus any item events name)."""
         return len(self.item_ids)
 
+    def catalogue(self) -> pd.DataFrame:
+        """The items frame with one row per :attr:`item_ids`, in that order.
+
+        Items that only events name get a bare row (empty title, text and lists), so
+        anything aligned with ``item_ids`` (text, vectors, matrix columns) can use it.
+        """
+        known = self.items["item_id"]
+        extra = self.item_ids[~self.item_ids.isin(known)]
+        frame = self.items
+        if len(extra):
+            frame = pd.concat(
+                [frame, items_frame(pd.DataFrame({"item_id": extra}))], ignore_index=True
+            )
+        return frame.set_index("item_id").loc[self.item_ids].reset_index()
+
     def user_index(self, user_ids: Iterable[str]) -> np.ndarray:
         """Row indices of user ids; -1 for unknown users."""
         return self.user_ids.get_indexer(pd.Index(list(user_ids), dtype=object))

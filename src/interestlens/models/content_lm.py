@@ -90,16 +90,7 @@ class ContentLM(Recommender):
         return self.encoder
 
     def _fit(self, dataset: Dataset, X: sp.csr_matrix) -> None:
-        ids = dataset.item_ids
-        items = dataset.items.set_index("item_id").reindex(ids)
-        items = items.assign(
-            title=items["title"].fillna(""),
-            text=items["text"].fillna(""),
-            categories=[c if isinstance(c, list) else [] for c in items["categories"]],
-            tags=[t if isinstance(t, list) else [] for t in items["tags"]],
-            attributes=[a if isinstance(a, dict) else {} for a in items["attributes"]],
-        ).reset_index()
-        text = compose_item_text(items, dataset.events, fields=self.text_fields)
+        text = compose_item_text(dataset.catalogue(), dataset.events, fields=self.text_fields)
         self.item_vectors_ = _normalise(self._encoder().encode(text.tolist()).astype(np.float32))
         self.log_popularity_ = np.log1p(np.asarray(X.sum(axis=0)).ravel()).astype(np.float32)
         self.log_popularity_ /= max(float(self.log_popularity_.max()), 1.0)

@@ -257,8 +257,9 @@ class SASRec(Recommender):
             if encoder is None:
                 encoder = Encoder(cache_dir=os.environ.get("INTERESTLENS_CACHE_DIR"))
                 self._encoder = encoder
-        texts = compose_item_text(dataset.items, dataset.events, fields=tuple(self.text_fields))
-        texts = texts.reindex(self.item_ids_, fill_value="")
+        texts = compose_item_text(
+            dataset.catalogue(), dataset.events, fields=tuple(self.text_fields)
+        )
         return np.asarray(encoder.encode(texts.tolist()), dtype=np.float32)
 
     def _check_params(self) -> None:
