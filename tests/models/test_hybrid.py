@@ -51,3 +51,28 @@ def test_ranker_beats_popularity_on_taste_groups():
     )  # the text-based model knows the taste groups; popularity does not
     imp = hybrid.feature_importance()
     assert imp.index[0].startswith("contentlm")
+
+
+def test_sasrec_with_early_stopping_is_fitted_once_and_its_holdout_users_train_the_ranker():
+    from tests.models.test_sasrec import chain_dataset, small
+
+    from interestlens.models.sasrec import SASRec
+
+    fits = []
+
+    class CountingSASRec(SASRec):
+        def _fit(self, dataset, X):
+            fits.append(len(dataset.events))
+            super()._fit(dataset, X)
+
+    ds = chain_dataset()
+    template = CountingSASRec(**small(epochs=3, patience=1, learning_rate=3e-2).get_params())
+    hybrid = Hybrid([template, Popularity()], candidates=5, n_estimators=20).fit(ds)
+    assert fits == [len(ds.events)]  # once, on everything
+    assert hybrid.models_[0].held_out_.all()
+    assert hybrid.candidate_recall_ > 0.5
+    # without early stopping nothing was held out: fitted on all (to serve), and without the last items
+    fits.clear()
+    template = CountingSASRec(**small(epochs=1).get_params())
+    Hybrid([template, Popularity()], candidates=5, n_estimators=20).fit(ds)
+    assert fits == [len(ds.events), len(ds.events) - ds.n_users]

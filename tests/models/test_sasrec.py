@@ -129,20 +129,49 @@ def test_bad_parameters_are_refused(params):
         small(**params).fit(tiny_dataset())
 
 
-def test_each_epoch_predicts_every_item_once_and_the_latest_with_full_context():
+@pytest.mark.parametrize("stride", [50, 10, 1])
+def test_each_epoch_predicts_every_item_once_and_the_latest_with_full_context(stride):
     rng = np.random.default_rng(0)
     starts, n_pairs = np.array([0, 100, 103, 500, 900]), np.array([97, 2, 0, 300, 50])
     for _ in range(20):
-        first, length, n_loss = _windows(starts, n_pairs, 50, rng)
-        assert ((1 <= n_loss) & (n_loss <= length) & (length <= 50)).all()
+        first, length, n_loss = _windows(starts, n_pairs, 50, stride, rng)
+        assert ((1 <= n_loss) & (n_loss <= length) & (length <= 50) & (n_loss <= stride)).all()
         targets = np.concatenate(
             [np.arange(f + n - k, f + n) for f, n, k in zip(first, length, n_loss, strict=True)]
         )
         expected = np.concatenate([s + np.arange(m) for s, m in zip(starts, n_pairs, strict=True)])
         np.testing.assert_array_equal(np.sort(targets), expected)
+        # each target reads max_len - stride + 1 items or all the items before it
+        owner = starts[np.searchsorted(starts, first, "right") - 1]
+        for f, n, k, s0 in zip(first, length, n_loss, owner, strict=True):
+            t = np.arange(f + n - k, f + n)
+            assert (t - f + 1 >= np.minimum(t - s0 + 1, 50 - stride + 1)).all()
         for s, m in zip(starts, n_pairs, strict=True):
             if m:
                 assert length[first + length == s + m].tolist() == [min(50, m)]
+
+
+def test_without_last_items_scores_as_before_each_users_last_item():
+    ds = chain_dataset()
+    model = small(epochs=2, patience=1).fit(ds)
+    inner, users = model.without_last_items()
+    assert len(users) == ds.n_users and model.held_out_.all()
+    # the view's state for a user is the state of their history without its last item
+    seq = model.network_
+    assert not np.allclose(inner.user_states_, model.user_states_)
+    np.testing.assert_array_equal(inner.item_vectors_, model.item_vectors_)
+    assert inner.network_ is seq
+    last_dropped = Dataset(ds.sorted_events().groupby("user_id").head(5), ds.items, ds.users)
+    assert len(last_dropped.events) == len(ds.events) - ds.n_users
+    u = ds.user_ids[:3]
+    from interestlens.models.sasrec import _item_sequences
+
+    items, bounds = _item_sequences(last_dropped, model.user_ids_, model.item_ids_)
+    states = model._states(
+        seq, torch.from_numpy(items), bounds[:-1], bounds[1:], np.arange(3)
+    ).numpy()
+    np.testing.assert_allclose(inner.score_all(list(u)), states @ model.item_vectors_.T, atol=1e-5)
+    assert not len(small(epochs=1).fit(ds).without_last_items()[1])
 
 
 def test_early_stopping_scores_a_sample_of_users_on_large_data(monkeypatch):

@@ -52,6 +52,17 @@ def last_item_holdout(dataset: Dataset, min_events: int = 3) -> tuple[Dataset, p
     return dataset.subset(mask), holdout
 
 
+def _reusable(model: Recommender | None) -> bool:
+    """Whether a fitted model held some users' last items out of its own training."""
+    return (
+        model is not None
+        and hasattr(model, "without_last_items")
+        and bool(
+            len(model.without_last_items()[1])  # type: ignore[attr-defined]
+        )
+    )
+
+
 class Hybrid(Recommender):
     """Learned re-ranking of candidates pooled from several recommenders.
 
@@ -68,9 +79,12 @@ class Hybrid(Recommender):
 
     Notes
     -----
-    Fitting costs two fits of every base model (one on the data without each user's
+    Fitting costs two fits of most base models (one on the data without each user's
     latest item, for the ranker's training examples, and one on everything, for
-    serving). Items outside every model's candidates score below every candidate.
+    serving). A SASRec with early stopping is fitted once: it held each user's latest
+    item out of its training anyway, so the ranker learns on its held-out users from
+    that one fit (:meth:`~interestlens.models.SASRec.without_last_items`). Items outside
+    every model's candidates score below every candidate.
     """
 
     def __init__(
@@ -161,6 +175,29 @@ class Hybrid(Recommender):
             feats.append(f.astype(np.float32))
         return cands, feats
 
+    def _fit_bases(
+        self, dataset: Dataset, inner: Dataset
+    ) -> tuple[list[Recommender | None], list[Recommender]]:
+        """Base models for the ranker's examples, and those already fitted for serving.
+
+        A model that can score users as before their last item without having trained
+        on it (:meth:`SASRec.without_last_items`) is fitted once, on everything; every
+        other model is fitted on ``inner`` now and on everything after the ranker.
+        """
+        full: list[Recommender | None] = []
+        views: list[Recommender] = []
+        for template in self.models:
+            model = None
+            if hasattr(template, "without_last_items"):
+                model = _clone(template).fit(dataset)
+                if _reusable(model):
+                    full.append(model)
+                    views.append(model.without_last_items()[0])  # type: ignore[attr-defined]
+                    continue
+            full.append(model)
+            views.append(_clone(template).fit(inner))
+        return full, views
+
     def _seen_cols(self, X: sp.csr_matrix, rows: np.ndarray) -> list[np.ndarray]:
         return [X.indices[X.indptr[r] : X.indptr[r + 1]] for r in rows]
 
@@ -172,7 +209,10 @@ class Hybrid(Recommender):
             raise ValueError("Hybrid needs at least one base model")
         self.item_stats_ = self._item_stats(dataset, X)
         inner, held = last_item_holdout(dataset)
-        inner_models = [_clone(m).fit(inner) for m in self.models]
+        full_models, inner_models = self._fit_bases(dataset, inner)
+        reused = [set(m.without_last_items()[1]) for m in full_models if _reusable(m)]  # type: ignore[union-attr]
+        if reused:
+            held = held[held["user_id"].isin(set.intersection(*reused))]
         self.models_ = inner_models  # feature_names() reads the model types
         users = held["user_id"].tolist()
         X_inner = inner.interactions(user_ids=self.user_ids_, item_ids=self.item_ids_).matrix
@@ -211,7 +251,10 @@ class Hybrid(Recommender):
             feature_name=self.feature_names(),
         )
         self.ranker_ = ranker
-        self.models_ = [_clone(m).fit(dataset) for m in self.models]
+        self.models_ = [
+            m if m is not None else _clone(t).fit(dataset)
+            for m, t in zip(full_models, self.models, strict=True)
+        ]
         self.activity_ = np.log1p(np.diff(X.indptr)).astype(np.float32)
 
     def _scores(self, rows: np.ndarray) -> np.ndarray:

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
@@ -47,15 +48,20 @@ def _item_sequences(
 
 
 def _windows(
-    starts: np.ndarray, n_pairs: np.ndarray, max_len: int, rng: np.random.Generator
+    starts: np.ndarray,
+    n_pairs: np.ndarray,
+    max_len: int,
+    stride: int,
+    rng: np.random.Generator,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One epoch's training windows over each user's (item, next item) pairs.
 
-    A user's pairs ``0..m-1`` are cut at ``m - o``, ``m - o - max_len``, ... for a random
-    phase ``o``, so every pair is a target exactly once per epoch and the cuts move from
-    epoch to epoch. The last piece, of ``o`` pairs, is predicted inside the full window of
-    the ``max_len`` pairs that end the history, so the most recent items always see a
-    long context.
+    A user's pairs ``0..m-1`` are cut at ``m - o``, ``m - o - stride``, ... for a random
+    phase ``o``; each window holds the ``max_len`` pairs before its cut and is scored on
+    its last ``stride`` pairs, so every pair is a target exactly once per epoch, with at
+    least ``max_len - stride`` items of context where the history allows, and the cuts
+    move from epoch to epoch. The last piece, of ``o`` pairs, is scored inside the full
+    window of the ``max_len`` pairs that end the history.
 
     Parameters
     ----------
@@ -65,6 +71,8 @@ def _windows(
         Number of pairs each user trains on.
     max_len
         Longest window.
+    stride
+        Pairs scored per window, at most ``max_len``.
     rng
         Draws the phases.
 
@@ -75,17 +83,16 @@ def _windows(
         its last positions are targets.
     """
     m = n_pairs
-    offset = np.minimum(rng.integers(0, max_len, size=len(m)), m)
-    n_windows = (offset > 0).astype(np.int64) + -(-(m - offset) // max_len)
+    offset = np.minimum(rng.integers(0, stride, size=len(m)), m)
+    n_windows = (offset > 0).astype(np.int64) + -(-(m - offset) // stride)
     user = np.repeat(np.arange(len(m)), n_windows)
     k = np.arange(len(user)) - np.repeat(np.cumsum(n_windows) - n_windows, n_windows)
-    head = np.repeat(offset > 0, n_windows)
-    end = np.where(
-        head & (k == 0), m[user], m[user] - offset[user] - max_len * (k - head.astype(np.int64))
-    )
+    head = np.repeat(offset > 0, n_windows) & (k == 0)
+    shift = k - np.repeat(offset > 0, n_windows).astype(np.int64)
+    end = np.where(head, m[user], m[user] - offset[user] - stride * shift)
     window_start = np.maximum(end - max_len, 0)
     length = end - window_start
-    n_loss = np.where(head & (k == 0), np.minimum(offset[user], length), length)
+    n_loss = np.minimum(np.where(head, offset[user], stride), length)
     return starts[user] + window_start, length, n_loss
 
 
@@ -214,6 +221,7 @@ class SASRec(Recommender):
         learning_rate: float = 1e-3,
         batch_size: int = 16,
         epochs: int = 12,
+        stride: int | None = None,
         patience: int | None = 3,
         loss: Literal["ce", "sampled_ce"] = "ce",
         n_negatives: int = 2048,
@@ -233,6 +241,7 @@ class SASRec(Recommender):
         self.learning_rate = learning_rate
         self.batch_size = batch_size
         self.epochs = epochs
+        self.stride = stride
         self.patience = patience
         self.loss = loss
         self.n_negatives = n_negatives
@@ -269,6 +278,8 @@ class SASRec(Recommender):
             raise ValueError(f"dim ({self.dim}) must be a multiple of n_heads ({self.n_heads})")
         if self.max_len < 1 or self.epochs < 1 or self.batch_size < 1:
             raise ValueError("max_len, epochs and batch_size must be at least 1")
+        if self.stride is not None and not 1 <= self.stride <= self.max_len:
+            raise ValueError(f"stride must lie in [1, max_len={self.max_len}], not {self.stride}")
         if self.patience is not None and self.patience < 1:
             raise ValueError(f"patience must be at least 1 or None, not {self.patience}")
 
@@ -300,6 +311,7 @@ class SASRec(Recommender):
         optimizer = torch.optim.Adam(net.parameters(), lr=self.learning_rate, fused=True)
         starts, ends = bounds[:-1], bounds[1:]
         length = ends - starts
+        stride = self.stride or self.max_len
         holdout = self.patience is not None
         val_users = np.flatnonzero(length >= 2) if holdout else np.zeros(0, dtype=np.int64)
         if len(val_users) > _HOLDOUT_USERS:
@@ -321,7 +333,7 @@ class SASRec(Recommender):
         best, best_state, best_epoch, waited = -1.0, None, 0, 0
         for epoch in range(1, self.epochs + 1):
             net.train()
-            first, size, n_loss = _windows(starts, n_pairs, self.max_len, rng)
+            first, size, n_loss = _windows(starts, n_pairs, self.max_len, stride, rng)
             order = rng.permutation(len(first))
             n_batches = -(-len(order) // self.batch_size)
             for k in range(n_batches):
@@ -355,7 +367,32 @@ class SASRec(Recommender):
             vectors = net.item_matrix()[1:]
             self.item_vectors_ = vectors.numpy().copy()
             self.user_states_ = self._states(net, seq, starts, ends, np.arange(len(starts))).numpy()
+            self.inner_states_ = self.user_states_.copy()
+            self.inner_states_[val_users] = self._states(
+                net, seq, starts, ends - 1, val_users
+            ).numpy()
         self.has_history_ = length > 0
+        self.held_out_ = held_out.astype(bool)
+
+    def without_last_items(self) -> tuple[SASRec, pd.Index]:
+        """The model as it scores users before their last item, and the users this holds for.
+
+        With early stopping, each held-out user's last item was neither an input nor a
+        target in training, so the returned copy (sharing the weights) scores those users
+        as a model fitted without their last item would, at no extra fit: :class:`Hybrid`
+        uses it to train its ranker. The epoch kept was chosen on those items, which
+        flatters the copy slightly on them.
+
+        Returns
+        -------
+        model, users
+            A shallow copy whose user states end before each held-out user's last item,
+            and the ids of the held-out users (empty when ``patience`` is ``None``).
+        """
+        self._check_fitted()
+        inner = copy.copy(self)
+        inner.user_states_ = self.inner_states_
+        return inner, self.user_ids_[self.held_out_]
 
     def _states(
         self,
