@@ -709,6 +709,86 @@ def evaluate(
         out.print(f"written to {out_dir}: report.md, report.json, report.png")
 
 
+def _ope_action_dist(log: Any, policy: str | None, evaluation_log: Path | None) -> Any:
+    """The evaluation policy's action_dist: a named policy or another log's empirical one."""
+    from interestlens.evaluate import ope as ope_mod
+
+    if policy is not None and evaluation_log is not None:
+        raise CLIError("give --policy or --evaluation-log, not both")
+    if evaluation_log is not None:
+        return ope_mod.empirical_policy(ope_mod.read_log(evaluation_log))(log)
+    return ope_mod.policy_action_dist(policy or "uniform", log)
+
+
+@app.command()
+@handles_errors
+def ope(
+    logfile: Annotated[
+        Path,
+        typer.Argument(
+            help="Logged bandit feedback: an Open Bandit Dataset folder or CSV, or a "
+            "CSV/Parquet with item_id, position, reward (or click) and propensity."
+        ),
+    ],
+    policy: Annotated[
+        str | None,
+        typer.Option("--policy", help="Evaluation policy: uniform or logging (default uniform)."),
+    ] = None,
+    evaluation_log: Annotated[
+        Path | None,
+        typer.Option(
+            "--evaluation-log",
+            help="Evaluate the policy that logged this file (its per-position item shares).",
+        ),
+    ] = None,
+    estimators: Annotated[
+        str,
+        typer.Option("--estimators", help="Comma-separated: dm,ips,snips,dr,sndr,switch-dr."),
+    ] = "dm,ips,snips,dr,sndr,switch-dr",
+    tau: Annotated[
+        float | None,
+        typer.Option("--tau", help="Switch-DR's importance-weight threshold (default 5)."),
+    ] = None,
+    n_bootstrap: Annotated[
+        int, typer.Option("--bootstrap", help="Bootstrap resamples for the intervals.")
+    ] = 1000,
+    alpha: Annotated[float, typer.Option("--alpha", help="Intervals cover 1 - alpha.")] = 0.05,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the bootstrap and folds.")] = 0,
+    json_out: JsonOpt = False,
+) -> None:
+    """Off-policy evaluation: estimate a policy's value from logged bandit feedback."""
+    from interestlens.evaluate import ope as ope_mod
+
+    log = ope_mod.read_log(logfile)
+    if log.report is not None and log.report.rejected:
+        first = log.report.rejections[0]
+        err.print(
+            f"[yellow]{log.report.rejected:,} rows refused[/] (first: row {first.row}, {first.reason})",
+            highlight=False,
+        )
+    names = [e.strip().lower() for e in estimators.split(",") if e.strip()]
+    chosen = [
+        ope_mod.SwitchDR(tau=tau) if e == "switch-dr" and tau is not None else e for e in names
+    ]
+    action_dist = _ope_action_dist(log, policy, evaluation_log)
+    results = ope_mod.evaluate_policy(
+        log, action_dist, chosen, n_bootstrap=n_bootstrap, alpha=alpha, random_state=seed
+    )
+    if json_out:
+        _emit_json({name: r.to_dict() for name, r in results.items()})
+        return
+    evaluated = f"policy of {evaluation_log}" if evaluation_log else policy or "uniform"
+    table = Table(
+        title=f"value of {evaluated} on {logfile} ({len(log):,} rows, {1 - alpha:.0%} bootstrap CI)"
+    )
+    for col in ("estimator", "estimate", "CI low", "CI high"):
+        table.add_column(col, justify="left" if col == "estimator" else "right")
+    for name, r in results.items():
+        table.add_row(name, f"{r.estimate:.5f}", f"{r.ci_low:.5f}", f"{r.ci_high:.5f}")
+    out.print(table)
+    out.print(f"the logging policy's own mean reward: {log.reward.mean():.5f}", highlight=False)
+
+
 def main() -> None:
     """Entry point of the ``interestlens`` script."""
     app()

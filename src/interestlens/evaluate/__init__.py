@@ -1,4 +1,4 @@
-"""Offline evaluation: metrics, protocols, paired statistics, reports, tuning.
+"""Offline evaluation: metrics, protocols, paired statistics, reports, tuning, off-policy.
 
 Full-catalogue ranking by default (never sampled negatives unless asked), the same
 users for every model, paired bootstrap intervals and paired significance tests.
@@ -17,8 +17,15 @@ One of the 610 test users is left out: they tagged their held-out movie before r
 it, so it is among their training items and can never be recommended.
 """
 
-from interestlens.evaluate import metrics
+from interestlens.evaluate import metrics, ope
 from interestlens.evaluate.cross_validation import CrossValidationResult, cross_validate
+from interestlens.evaluate.ope import (
+    OPEResult,
+    cross_fit_rewards,
+    empirical_policy,
+    evaluate_policy,
+    policy_action_dist,
+)
 from interestlens.evaluate.protocol import PROTOCOLS, clone, evaluate, evaluate_split, make_split
 from interestlens.evaluate.registry import MODELS, available_models, make_model, parse_models
 from interestlens.evaluate.report import Comparison, EvaluationReport
@@ -32,15 +39,21 @@ __all__ = [
     "EvaluationReport",
     "FloatRange",
     "IntRange",
+    "OPEResult",
     "TuningResult",
     "available_models",
     "clone",
+    "cross_fit_rewards",
     "cross_validate",
+    "empirical_policy",
     "evaluate",
+    "evaluate_policy",
     "evaluate_split",
     "make_model",
     "make_split",
     "metrics",
+    "ope",
     "parse_models",
+    "policy_action_dist",
     "tune",
 ]
