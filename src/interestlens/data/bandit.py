@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from interestlens.data.readers import iter_raw_chunks
+from interestlens.data.readers import read_raw_frame
 from interestlens.data.validation import (
     _TS_MAX,
     _TS_MIN,
@@ -476,18 +476,7 @@ def load_obd(
         if "item_id" not in item_context.columns:
             raise ValueError(f"{ic_file}: no item_id column")
 
-    frames: list[pd.DataFrame] = []
-    row_numbers: list[np.ndarray] = []
-    unparsable: list[Rejection] = []
-    for first, frame, bad in iter_raw_chunks(log_file, "csv"):
-        keep = np.ones(len(frame), dtype=bool)
-        keep[frame.attrs.get("unparsable", [])] = False
-        frames.append(frame[keep])
-        row_numbers.append(np.arange(first, first + len(frame))[keep])
-        unparsable.extend(bad)
-    if not frames:
-        raise ValueError(f"{log_file}: empty file")
-    raw = pd.concat(frames, ignore_index=True)
+    raw, rows, unparsable = read_raw_frame(log_file, "csv")
     renames = {"click": "reward", "propensity_score": "propensity", "action_prob": "propensity"}
     raw = raw.rename(columns=renames)
     users = [c for c in raw.columns if c.startswith("user_feature_")]
@@ -499,7 +488,7 @@ def load_obd(
         categorical=users,
         len_list=len_list,
         position_base=1,
-        rows=np.concatenate(row_numbers),
+        rows=rows,
         unparsable=unparsable,
         policy_name=pol,
         campaign=camp,

@@ -195,6 +195,26 @@ def iter_raw_chunks(
                 yield from _csv_chunks(text, sep, chunk_size, counter, bar)
 
 
+def read_raw_frame(
+    path: str | Path, fmt: str | None = None
+) -> tuple[pd.DataFrame, np.ndarray, list[Rejection]]:
+    """A whole file as raw rows without its unparsable lines.
+
+    Returns the frame, each kept row's number in the file (from 1) and the rejections of
+    the lines that could not be parsed. An empty file raises ``ValueError``.
+    """
+    frames, row_numbers, unparsable = [], [], []
+    for first, frame, bad in iter_raw_chunks(path, fmt):
+        keep = np.ones(len(frame), dtype=bool)
+        keep[frame.attrs.get("unparsable", [])] = False
+        frames.append(frame[keep])
+        row_numbers.append(np.arange(first, first + len(frame))[keep])
+        unparsable.extend(bad)
+    if not frames:
+        raise ValueError(f"{path}: empty file")
+    return pd.concat(frames, ignore_index=True), np.concatenate(row_numbers), unparsable
+
+
 def _csv_chunks(
     text: io.TextIOWrapper, sep: str, chunk_size: int, counter: _CountingReader, bar: Any
 ) -> Iterator[tuple[int, pd.DataFrame, list[Rejection]]]:

@@ -702,7 +702,7 @@ def read_log(path: str | Path) -> BanditLog:
     (2, ('context_segment=new',), [(3, 'missing propensity')])
     """
     from interestlens import datasets
-    from interestlens.data.readers import detect_format, iter_raw_chunks
+    from interestlens.data.readers import detect_format, read_raw_frame
 
     p = Path(path).expanduser()
     obd_header = False
@@ -714,16 +714,8 @@ def read_log(path: str | Path) -> BanditLog:
         if not isinstance(log, BanditLog):
             raise ValueError(f"{p} holds events, not a bandit log with propensities")
         return log
-    frames, row_numbers, unparsable = [], [], []
-    for first, frame, bad in iter_raw_chunks(p):
-        keep = np.ones(len(frame), dtype=bool)
-        keep[frame.attrs.get("unparsable", [])] = False
-        frames.append(frame[keep])
-        row_numbers.append(np.arange(first, first + len(frame))[keep])
-        unparsable.extend(bad)
-    if not frames:
-        raise ValueError(f"{p}: empty file")
-    raw = pd.concat(frames, ignore_index=True).rename(columns=_ALIASES)
+    raw, rows, unparsable = read_raw_frame(p)
+    raw = raw.rename(columns=_ALIASES)
     if "propensity" not in raw.columns:
         raise ValueError(
             f"{p}: no propensity column (or propensity_score, action_prob): off-policy "
@@ -735,7 +727,7 @@ def read_log(path: str | Path) -> BanditLog:
         raw,
         context_columns=context,
         categorical=categorical,
-        rows=np.concatenate(row_numbers),
+        rows=rows,
         unparsable=unparsable,
         source=str(p),
     )
