@@ -1,4 +1,4 @@
-"""Offline evaluation: metrics, protocols, paired statistics, reports, tuning, off-policy.
+"""Offline evaluation: metrics, protocols, paired statistics, reports, tuning, off-policy, simulation.
 
 Full-catalogue ranking by default (never sampled negatives unless asked), the same
 users for every model, paired bootstrap intervals and paired significance tests.
@@ -29,18 +29,27 @@ from interestlens.evaluate.ope import (
 from interestlens.evaluate.protocol import PROTOCOLS, clone, evaluate, evaluate_split, make_split
 from interestlens.evaluate.registry import MODELS, available_models, make_model, parse_models
 from interestlens.evaluate.report import Comparison, EvaluationReport
+from interestlens.evaluate.simulate import (
+    ClickModel,
+    SimulationResult,
+    UserSimulator,
+    simulate,
+)
 from interestlens.evaluate.tuning import FloatRange, IntRange, TuningResult, tune
 
 __all__ = [
     "MODELS",
     "PROTOCOLS",
+    "ClickModel",
     "Comparison",
     "CrossValidationResult",
     "EvaluationReport",
     "FloatRange",
     "IntRange",
     "OPEResult",
+    "SimulationResult",
     "TuningResult",
+    "UserSimulator",
     "available_models",
     "clone",
     "cross_fit_rewards",
@@ -55,5 +64,6 @@ __all__ = [
     "ope",
     "parse_models",
     "policy_action_dist",
+    "simulate",
     "tune",
 ]

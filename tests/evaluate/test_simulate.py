@@ -1,0 +1,235 @@
+"""Simulated users: the click model, the starting view, the truth, discovery and the runner."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+
+from interestlens.data import Dataset, Event
+from interestlens.evaluate import ClickModel, SimulationResult, UserSimulator, simulate
+from interestlens.evaluate.simulate import _play, starting_view
+from interestlens.interests import InterestTaxonomy
+from interestlens.models import EASE, Recommender
+
+T0 = datetime(2024, 1, 1)
+GROUPS = "abc"
+
+
+class Preference(Recommender):
+    """A known truth: scores read from a ``{user: {item: score}}`` table (0 elsewhere)."""
+
+    def __init__(self, table: dict[str, dict[str, float]] | None = None, *, random_state=0):
+        super().__init__(random_state=random_state)
+        self.table = table
+
+    def _fit(self, dataset: Dataset, X: sp.csr_matrix) -> None:
+        self.matrix_ = np.zeros(X.shape, dtype=np.float32)
+        for user, scores in (self.table or {}).items():
+            r = self.user_ids_.get_loc(user)
+            for item, value in scores.items():
+                self.matrix_[r, self.item_ids_.get_loc(item)] = value
+
+    def _scores(self, rows: np.ndarray) -> np.ndarray:
+        return self.matrix_[rows]
+
+
+def group_vectors(ds: Dataset) -> np.ndarray:
+    """One-hot text vectors by the item's group (its first letter)."""
+    return np.array([np.eye(len(GROUPS))[GROUPS.index(i[0])] for i in ds.item_ids])
+
+
+def tiny(n_users: int = 12) -> Dataset:
+    """Each user engages first with four items of one group, then three of the next group."""
+    events = []
+    for u in range(n_users):
+        first, second = GROUPS[u % 3], GROUPS[(u + 1) % 3]
+        items = [f"{first}{(u + j) % 6}" for j in range(4)] + [
+            f"{second}{(u + j) % 6}" for j in range(3)
+        ]
+        events += [
+            Event(f"u{u}", item, "click", timestamp=T0 + timedelta(days=n))
+            for n, item in enumerate(items)
+        ]
+    return Dataset.from_records(events)
+
+
+def fitted_tiny(**params) -> UserSimulator:
+    ds = tiny()
+    params.setdefault("taxonomy", InterestTaxonomy(n_fine=3, n_broad=2))
+    sim = UserSimulator(EASE(l2=1.0), start_fraction=0.3, interest_top=6, **params)
+    return sim.fit(ds, item_vectors=group_vectors(ds))
+
+
+@pytest.fixture(scope="module")
+def sim() -> UserSimulator:
+    return fitted_tiny()
+
+
+def interest_of(sim: UserSimulator, group: str) -> int:
+    cols = [sim.item_interest_[k] for k, i in enumerate(sim.item_ids_) if i[0] == group]
+    assert len(set(cols)) == 1, "the taxonomy should put each group in one interest"
+    return int(cols[0])
+
+
+# ----- click model ---------------------------------------------------------------
+
+
+def test_click_model_median_item_has_the_base_rate_and_order_is_kept():
+    cm = ClickModel(base_rate=0.02, slope=2.0)
+    scores = np.array([[5.0, -1.0, 3.0, 0.5, 100.0], [1.0, 1.0, 1.0, 1.0, 1.0]])
+    p = cm.probabilities(scores)
+    assert p.dtype == np.float32 and p.shape == (2, 5)
+    assert p[0, 2] == pytest.approx(0.02, rel=1e-6)  # 3.0 is the median score
+    assert list(np.argsort(p[0])) == list(np.argsort(scores[0]))
+    assert np.allclose(p[1], 0.02)  # all tied: every item is the median
+    # scale-free: a monotone transformation of the scores changes nothing
+    assert np.array_equal(cm.probabilities(np.exp(scores[:1])), p[:1])
+
+
+def test_click_model_examination_and_bad_parameters():
+    assert ClickModel().examination(3).tolist() == [1.0, 1.0, 1.0]
+    assert ClickModel(position_bias=2.0).examination(2).tolist() == [1.0, 0.25]
+    for bad in ({"base_rate": 0.0}, {"base_rate": 1.0}, {"slope": 0.0}, {"position_bias": -1}):
+        with pytest.raises(ValueError):
+            ClickModel(**bad)
+
+
+# ----- starting view ---------------------------------------------------------------
+
+
+def test_starting_view_keeps_each_users_earliest_events():
+    ds = Dataset.from_records(
+        [
+            Event("u", "late", "click", timestamp=T0 + timedelta(days=9)),
+            Event("u", "early", "click", timestamp=T0),
+            Event("u", None, "search", text="space", timestamp=T0 + timedelta(days=1)),
+            Event("u", "mid", "click", timestamp=T0 + timedelta(days=2)),
+            Event("u", None, "search", text="horses", timestamp=T0 + timedelta(days=5)),
+            Event("v", "early", "click", timestamp=T0),
+        ]
+    )
+    view = starting_view(ds, 0.5)
+    kept = view.events[["user_id", "item_id", "text"]].fillna("").values.tolist()
+    # u: 3 item events, half rounds to 2 (early, mid); the search before "late" stays,
+    # the one after the cut does not; v keeps its only event
+    assert kept == [["u", "early", ""], ["u", "", "space"], ["u", "mid", ""], ["v", "early", ""]]
+    assert view.item_ids.equals(ds.item_ids)
+    with pytest.raises(ValueError, match="start_fraction"):
+        starting_view(ds, 0.0)
+
+
+# ----- the simulator --------------------------------------------------------------
+
+
+def test_truth_and_interests_on_tiny_data(sim):
+    assert sim.click_prob_.shape == (12, 18)
+    # each user starts from two items of their first group, all in one known interest
+    assert sim.start_items_.sum(axis=1).A1.tolist() == [2] * 12
+    for u in range(12):
+        first, second = GROUPS[u % 3], GROUPS[(u + 1) % 3]
+        assert np.flatnonzero(sim.known_interests_[u]).tolist() == [interest_of(sim, first)]
+        # the truth, fitted on all events, holds both groups the user engaged with
+        true = set(np.flatnonzero(sim.true_interests_[u]).tolist())
+        assert true == {interest_of(sim, first), interest_of(sim, second)}
+    # the user's own later items are among their most preferred
+    later = sim.dataset_.interactions(user_ids=sim.user_ids_).matrix.toarray() > 0
+    later &= ~sim.start_items_.toarray()
+    assert sim.click_prob_[later].mean() > 3 * sim.click_prob_[~later].mean()
+
+
+def test_discovery_counted_by_hand():
+    items = [f"{g}{i}" for g in GROUPS for i in range(4)]
+    ds = Dataset.from_records(
+        [
+            Event(u, i, "click", timestamp=T0 + timedelta(days=n))
+            for u, seq in {"u0": ["a0", "a1", "b0", "b1"], "u1": ["c0", "c1", "a2", "a3"]}.items()
+            for n, i in enumerate(seq)
+        ],
+        items=pd.DataFrame({"item_id": items}),
+    )
+    likes = {"u0": {"a": 5.0, "b": 4.0}, "u1": {"c": 5.0, "a": 4.0}}
+    truth = Preference(
+        {u: {i: g.get(i[0], 0.0) + int(i[1]) / 10 for i in items} for u, g in likes.items()}
+    )
+    sim = UserSimulator(
+        truth,
+        start_fraction=0.25,
+        interest_top=8,
+        interest_share=0.15,  # the second group holds about 17% of the top-8 mass
+        taxonomy=InterestTaxonomy(n_fine=3, n_broad=2),
+    ).fit(ds, item_vectors=group_vectors(ds))
+    A, B, C = (interest_of(sim, g) for g in GROUPS)
+    u0, u1 = sim.user_ids_.get_loc("u0"), sim.user_ids_.get_loc("u1")
+    assert set(np.flatnonzero(sim.true_interests_[u0])) == {A, B}
+    assert set(np.flatnonzero(sim.true_interests_[u1])) == {C, A}
+    assert set(np.flatnonzero(sim.known_interests_[u0])) == {A}  # a0 only
+    assert set(np.flatnonzero(sim.known_interests_[u1])) == {C}  # c0 only
+
+    col = sim.item_ids_.get_loc
+    script = iter([["b2", "c2"], ["a1", "c3"], ["b2", "b3"]])
+    visits = np.array([u0, u0, u1])
+
+    def scripted(row, eligible, scores):
+        cols = np.array([col(i) for i in next(script)])
+        assert eligible[cols].all()
+        return cols, np.zeros(2, dtype=bool), None
+
+    # uniform draws of 0 click every shown item: u0 clicks b2, c2, a1, c3 and u1 b2, b3
+    result = _play(sim, np.zeros_like(sim.click_prob_), visits, np.zeros((3, 2)), scripted)
+    assert result["interests_found"] == 2  # u0: A and B; u1 found neither C nor A
+    assert result["new_interests_found"] == 1  # u0: B (A was known from a0)
+    assert (result["true_interests"], result["new_true_interests"]) == (4, 2)
+    assert result["coverage"] == pytest.approx(5 / 12)
+    assert result["reward"] == 6.0
+    # draws of 1 click nothing, so nothing is found
+    script = iter([["b2", "c2"], ["a1", "c3"], ["b2", "b3"]])
+    none = _play(sim, np.zeros_like(sim.click_prob_), visits, np.ones((3, 2)), scripted)
+    assert (none["reward"], none["interests_found"]) == (0.0, 0)
+
+
+def test_items_are_never_shown_twice_nor_from_the_starting_view(sim):
+    shown: dict[int, set[int]] = {}
+
+    def record(row, eligible, scores):
+        cols = np.flatnonzero(eligible)[:3]
+        seen = sim.start_items_[row].indices
+        assert not set(cols) & shown.get(row, set()) and not set(cols) & set(seen)
+        shown.setdefault(row, set()).update(cols.tolist())
+        return cols, np.zeros(len(cols), dtype=bool), None
+
+    visits = np.array([0, 0, 0, 1, 0, 0, 0])
+    _play(sim, np.zeros_like(sim.click_prob_), visits, np.full((7, 3), 0.5), record)
+    assert len(shown[0]) == 16  # 18 items, 2 in the starting view: the sixth visit runs dry
+
+
+def test_simulation_is_deterministic_under_a_seed_and_the_oracle_is_best():
+    a = simulate(fitted_tiny(), {}, ranker=EASE(l2=1.0), rounds=30, k=3, seeds=[0, 1], n_users=6)
+    b = simulate(fitted_tiny(), {}, ranker=EASE(l2=1.0), rounds=30, k=3, seeds=[0, 1], n_users=6)
+    cols = [c for c in a.runs.columns if c != "seconds"]
+    pd.testing.assert_frame_equal(a.runs[cols], b.runs[cols])
+    other = simulate(fitted_tiny(), {}, ranker=EASE(l2=1.0), rounds=30, k=3, seeds=[2], n_users=6)
+    assert not np.array_equal(
+        a.runs.loc[a.runs["seed"] == 0, "expected_reward"].to_numpy(),
+        other.runs["expected_reward"].to_numpy(),
+    )
+    assert (a.runs["regret"] >= -1e-9).all()
+
+
+def test_simulate_checks_its_arguments(sim):
+    with pytest.raises(ValueError, match="explore"):
+        simulate(sim, {}, explore=[1.5])
+    with pytest.raises(ValueError, match="rounds"):
+        simulate(sim, {}, rounds=0)
+    with pytest.raises(RuntimeError, match="not fitted"):
+        simulate(UserSimulator(), {})
+
+
+def test_frontier_chart_is_written(sim, tmp_path):
+    result = simulate(sim, {}, ranker=EASE(l2=1.0), rounds=10, k=2, seeds=[0], n_users=4)
+    assert isinstance(result, SimulationResult)
+    path = result.frontier(tmp_path / "sub" / "frontier.png", targets=(0.95, 1.5))
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 10_000
