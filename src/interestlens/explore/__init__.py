@@ -1,0 +1,65 @@
+"""Exploration policies that wrap a ranker; every slate carries propensities and a request id.
+
+Build one by name with :func:`build_policy`; :data:`POLICIES` lists the names. See
+:mod:`interestlens.explore.base` for the shared interface.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from interestlens.explore.base import EXACT, Policy, Slate, inclusion_probabilities
+from interestlens.explore.cold_start import ColdStartBoost
+from interestlens.explore.epsilon_greedy import EpsilonGreedy
+from interestlens.explore.interest_explorer import InterestExplorer, llm_transitions
+from interestlens.explore.lin_ucb import LinUCB
+from interestlens.explore.linear import LinearPolicy
+from interestlens.explore.softmax import Softmax
+from interestlens.explore.thompson import LinTS
+from interestlens.models import Recommender
+
+#: Policy name -> class.
+POLICIES: dict[str, type[Policy]] = {
+    cls.name: cls
+    for cls in (EpsilonGreedy, Softmax, LinUCB, LinTS, InterestExplorer, ColdStartBoost)
+}
+
+
+def build_policy(name: str, ranker: Recommender, **params: Any) -> Policy:
+    """An unfitted policy by name; ``params`` are its parameters.
+
+    Examples
+    --------
+    >>> from interestlens.models import Popularity
+    >>> build_policy("softmax", Popularity(), temperature=0.5)
+    Softmax(temperature=0.5, n_draws=1000, explore=0.1, n_candidates=100, feedback_weight=1.0, max_pending=100000, random_state=0)
+    >>> build_policy("greedy", Popularity())
+    Traceback (most recent call last):
+    ...
+    ValueError: unknown policy 'greedy'; known: epsilon_greedy, softmax, lin_ucb, lin_ts, interest_explorer, cold_start
+    """
+    cls = POLICIES.get(str(name).lower())
+    if cls is None:
+        raise ValueError(f"unknown policy {name!r}; known: {', '.join(POLICIES)}")
+    try:
+        return cls(ranker, **params)
+    except TypeError as exc:
+        raise ValueError(f"bad parameters for policy {name!r}: {exc}") from exc
+
+
+__all__ = [
+    "EXACT",
+    "POLICIES",
+    "ColdStartBoost",
+    "EpsilonGreedy",
+    "InterestExplorer",
+    "LinTS",
+    "LinUCB",
+    "LinearPolicy",
+    "Policy",
+    "Slate",
+    "Softmax",
+    "build_policy",
+    "inclusion_probabilities",
+    "llm_transitions",
+]

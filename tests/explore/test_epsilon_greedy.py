@@ -1,0 +1,30 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from tests.explore.contract import NOW, USER, PolicyContract
+
+from interestlens.explore import EpsilonGreedy
+
+
+class TestEpsilonGreedy(PolicyContract):
+    def make(self, ranker, **params):
+        return EpsilonGreedy(ranker, **params)
+
+    def test_propensities_are_one_minus_epsilon_and_epsilon_over_pool(self, policy):
+        eligible = np.isfinite(policy._user_scores(USER, None, True)).sum()
+        for _ in range(20):
+            s = policy.recommend(USER, k=4, explore=0.3, now=NOW)
+            for p, e in zip(s.propensities, s.explored, strict=True):
+                assert p == pytest.approx(0.3 / (eligible - 4) if e else 0.7)
+
+    def test_candidates_pool_keeps_exploration_near_the_top(self, tiny_world, tiny_ranker):
+        ds, _ = tiny_world
+        p = EpsilonGreedy(tiny_ranker, explore_from="candidates", n_candidates=8).fit(ds)
+        top8 = set(tiny_ranker.recommend(USER, k=8)["item_id"])
+        for _ in range(20):
+            s = p.recommend(USER, k=4, explore=1.0)
+            assert set(s.item_ids) <= top8
+            assert s.propensities == pytest.approx((0.25,) * 4)  # 1 / (8 - 4)
+        with pytest.raises(ValueError, match="explore_from must be"):
+            EpsilonGreedy(tiny_ranker, explore_from="everywhere").fit(ds)
