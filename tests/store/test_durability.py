@@ -1,4 +1,4 @@
-"""An acknowledged event survives SIGKILL of the process that appended it."""
+"""An acknowledged event, slate or feedback survives SIGKILL of the process that wrote it."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import textwrap
 
 from interestlens.store import open_store
 
-WRITER = textwrap.dedent(
+EVENT_WRITER = textwrap.dedent(
     """
     import sys
     from interestlens.data.schema import Event
@@ -26,12 +26,29 @@ WRITER = textwrap.dedent(
     """
 )
 
+SLATE_WRITER = textwrap.dedent(
+    """
+    import sys
+    from interestlens.store import open_store
 
-def test_acknowledged_events_survive_sigkill(store_url, tmp_path):
-    script = tmp_path / "writer.py"
-    script.write_text(WRITER)
+    store = open_store(sys.argv[1])
+    n = 0
+    while True:  # runs until killed
+        store.log_slate(request_id="r%d" % n, user_id="u%d" % (n % 7), item_ids=["a", "b"],
+                        propensities=[0.5, 0.5], explored=[False, True], policy="p", explore=0.5)
+        store.log_feedback("r%d" % n, "b", 1.0)
+        print("ack", n, flush=True)
+        n += 1
+    """
+)
+
+
+def _kill_after(script: str, store_url: str, tmp_path, acks: int) -> list[int]:
+    """Run a writer, SIGKILL it after ``acks`` acknowledgements; return the acknowledged numbers."""
+    path = tmp_path / "writer.py"
+    path.write_text(script)
     proc = subprocess.Popen(
-        [sys.executable, str(script), store_url],
+        [sys.executable, str(path), store_url],
         stdout=subprocess.PIPE,
         text=True,
         env=dict(os.environ),
@@ -41,18 +58,34 @@ def test_acknowledged_events_survive_sigkill(store_url, tmp_path):
         assert proc.stdout is not None
         for line in proc.stdout:
             acked.append(int(line.split()[1]))
-            if len(acked) == 25:
+            if len(acked) == acks:
                 proc.send_signal(
                     signal.SIGKILL
-                )  # mid-stream: the writer is already on its next batch
+                )  # mid-stream: the writer is already on its next write
                 break
     finally:
         proc.kill()
         proc.wait(timeout=30)
     assert proc.returncode == -signal.SIGKILL
+    return acked
+
+
+def test_acknowledged_events_survive_sigkill(store_url, tmp_path):
+    acked = _kill_after(EVENT_WRITER, store_url, tmp_path, 25)
     with open_store(store_url) as store:
         ids = set(store.events()["event_id"])
     missing = [f"b{b}-{k}" for b in acked for k in range(200) if f"b{b}-{k}" not in ids]
     assert not missing, f"{len(missing)} acknowledged events lost, e.g. {missing[:3]}"
     # Batches are atomic: whatever was stored beyond the acks is whole batches.
     assert len(ids) % 200 == 0 and len(ids) >= 25 * 200
+
+
+def test_acknowledged_slates_and_feedback_survive_sigkill(store_url, tmp_path):
+    acked = _kill_after(SLATE_WRITER, store_url, tmp_path, 40)
+    with open_store(store_url) as store:
+        frame = store.slate_frame()
+    rewarded = set(frame.loc[frame["reward"] == 1.0, "request_id"])
+    missing = [f"r{n}" for n in acked if f"r{n}" not in rewarded]
+    assert not missing, f"{len(missing)} acknowledged slates or rewards lost, e.g. {missing[:3]}"
+    # a slate is stored whole: both of its positions or neither
+    assert (frame.groupby("request_id").size() == 2).all()

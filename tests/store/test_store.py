@@ -166,7 +166,7 @@ def test_migrates_a_version_one_sqlite_store(tmp_path):
     )
     conn.close()
     with SQLiteEventStore(path) as st:
-        assert st.schema_version == sqlite_backend.SCHEMA_VERSION == 2
+        assert st.schema_version == sqlite_backend.SCHEMA_VERSION == 3
         assert st.count() == 1
         st.upsert_items([Item("i1", title="now there is an items table")])
         assert st.erase_user("u1") == 1
@@ -195,7 +195,7 @@ def test_postgres_migrates_a_version_one_store(postgres_url):
             "INSERT INTO events (event_id, user_id, item_id, type, value) VALUES ('e1','u1','i1','view',1)"
         )
     with open_store(postgres_url) as st:
-        assert st.schema_version == 2 and st.count() == 1
+        assert st.schema_version == pg_backend.SCHEMA_VERSION == 3 and st.count() == 1
         st.upsert_users([User("u1")])
         assert st.erase_user("u1") == 1
 
@@ -205,6 +205,6 @@ def test_sqlite_url_forms(tmp_path):
         assert a.count() == 0
     assert (tmp_path / "a.db").exists()
     with open_store(tmp_path / "b.db") as b:
-        assert b.schema_version == 2
+        assert b.schema_version == 3
     with pytest.raises(ValueError, match="unsupported store URL"):
         open_store("mysql://x")

@@ -4,12 +4,20 @@ An :class:`EventStore` keeps events, items and users. Appends are idempotent on
 ``event_id`` (a re-sent event is counted as a duplicate, not stored twice) and each
 batch is one transaction: once :meth:`EventStore.append` returns, its events survive
 a crash of the process.
+
+It also keeps the slate log: every slate an exploration policy served (request id,
+user, items by position with their propensities and explored flags, policy and
+parameters, a context summary, time) and every reward fed back for it, durably and
+idempotently in the same way, so that off-policy evaluation runs on the product's own
+logs (:meth:`EventStore.slate_frame`, :meth:`EventStore.slate_log`).
 """
 
 from __future__ import annotations
 
 import abc
 import json
+import math
+import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from interestlens.data.bandit import BanditLog
 from interestlens.data.dataset import Dataset, items_frame, users_frame
 from interestlens.data.readers import iter_event_chunks
 from interestlens.data.schema import EVENT_COLUMNS, Event, Item, User
@@ -138,6 +147,72 @@ def items_from_rows(rows: Sequence[Sequence[Any]]) -> pd.DataFrame:
     )
 
 
+#: Columns of the joined slate log, in :meth:`EventStore._fetch_slate_rows` order.
+SLATE_LOG_COLUMNS = (
+    "request_id",
+    "user_id",
+    "ts",
+    "policy",
+    "explore",
+    "propensity_method",
+    "context",
+    "position",
+    "item_id",
+    "score",
+    "propensity",
+    "explored",
+    "reward",
+)
+
+
+#: The slate log joined with the latest reward of each shown item (``{where}`` filters slates).
+SLATE_LOG_SQL = """
+SELECT s.request_id, s.user_id, s.ts, s.policy, s.explore, s.propensity_method, s.context,
+       i.position, i.item_id, i.score, i.propensity, i.explored,
+       (SELECT f.reward FROM feedback f WHERE f.request_id = i.request_id AND f.item_id = i.item_id
+        ORDER BY f.seq DESC LIMIT 1) AS reward
+FROM slates s JOIN slate_items i ON i.request_id = s.request_id
+{where}
+ORDER BY s.seq, i.position"""
+#: Deleting a user's slates and their feedback (one parameter: the user id).
+ERASE_SLATES_SQL = [
+    "DELETE FROM feedback WHERE request_id IN (SELECT request_id FROM slates WHERE user_id = {p})",
+    "DELETE FROM slate_items WHERE request_id IN (SELECT request_id FROM slates WHERE user_id = {p})",
+    "DELETE FROM slates WHERE user_id = {p}",
+]
+
+
+def slate_filter(
+    policy: str | None, since_us: int | None, until_us: int | None, mark: str
+) -> tuple[str, list[Any]]:
+    """The ``WHERE`` clause of :data:`SLATE_LOG_SQL` and its parameters (``mark``: ``?`` or ``%s``)."""
+    terms, args = [], []
+    for sql, value in (("s.policy = ", policy), ("s.ts >= ", since_us), ("s.ts < ", until_us)):
+        if value is not None:
+            terms.append(sql + mark)
+            args.append(value)
+    return ("WHERE " + " AND ".join(terms) if terms else ""), args
+
+
+def _now_us(timestamp: Any) -> int:
+    ts = pd.Timestamp.now(tz="UTC") if timestamp is None else pd.Timestamp(timestamp)
+    ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+    return int(ts.value // 1000)
+
+
+def _json_safe(value: Any) -> Any:
+    """Plain JSON values for a parameters or context mapping (numpy scalars included)."""
+    if isinstance(value, Mapping):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return str(value)
+
+
 class EventStore(abc.ABC):
     """Durable store of events, items and users.
 
@@ -184,6 +259,31 @@ class EventStore(abc.ABC):
     @abc.abstractmethod
     def erase_user(self, user_id: str) -> int:
         """Delete every event and the profile row of one user; returns events deleted."""
+
+    @abc.abstractmethod
+    def _insert_slate(self, slate: tuple[Any, ...], items: list[tuple[Any, ...]]) -> bool:
+        """Store one slate and its positions in one transaction unless its request id is known."""
+
+    @abc.abstractmethod
+    def _insert_feedback(self, row: tuple[Any, ...]) -> bool:
+        """Store ``(feedback_id, request_id, item_id, reward, ts_us)`` in one transaction.
+
+        Returns ``False`` for a known feedback id; raises ``KeyError`` when the item was not
+        in that request's slate.
+        """
+
+    @abc.abstractmethod
+    def _fetch_slate_rows(
+        self, policy: str | None, since_us: int | None, until_us: int | None
+    ) -> list[tuple[Any, ...]]:
+        """Every shown position joined with its latest reward (NULL when none).
+
+        Columns in :data:`SLATE_LOG_COLUMNS` order, slates in arrival order.
+        """
+
+    @abc.abstractmethod
+    def count_slates(self) -> int:
+        """Number of stored slates."""
 
     @property
     @abc.abstractmethod
@@ -302,6 +402,213 @@ class EventStore(abc.ABC):
         report.loaded -= report.duplicates
         report.rejections.sort(key=lambda r: r.row)
         return report
+
+    # ----- slate log ---------------------------------------------------------------
+    def log_slate(
+        self,
+        *,
+        request_id: str,
+        user_id: str,
+        item_ids: Sequence[str],
+        propensities: Sequence[float],
+        explored: Sequence[bool],
+        policy: str,
+        explore: float,
+        scores: Sequence[float] | None = None,
+        params: Mapping[str, Any] | None = None,
+        propensity_method: str = "exact",
+        context: Mapping[str, Any] | None = None,
+        timestamp: Any = None,
+    ) -> bool:
+        """Store one served slate durably (position ``j`` is ``item_ids[j]``).
+
+        Idempotent on ``request_id``: a slate logged twice is stored once. The keyword
+        arguments are those of :meth:`interestlens.explore.Slate.record`.
+
+        Returns
+        -------
+        bool
+            Whether the slate was new.
+
+        Raises
+        ------
+        ValueError
+            Lengths disagree, a propensity is outside (0, 1], ``explore`` is outside
+            [0, 1], or an id is empty; the message names the field.
+
+        Examples
+        --------
+        >>> from interestlens.store import open_store
+        >>> with open_store("sqlite://:memory:") as store:
+        ...     store.log_slate(request_id="r1", user_id="u1", item_ids=["a", "b"],
+        ...                     propensities=[0.9, 0.05], explored=[False, True],
+        ...                     policy="epsilon_greedy", explore=0.1)
+        ...     _ = store.log_feedback("r1", "b", 1.0)
+        ...     store.slate_frame()[["item_id", "position", "reward", "propensity"]].values.tolist()
+        True
+        [['a', 0, 0.0, 0.9], ['b', 1, 1.0, 0.05]]
+        """
+        n = len(item_ids)
+        if not str(request_id) or not str(user_id):
+            raise ValueError("request_id and user_id must not be empty")
+        scores = [math.nan] * n if scores is None else list(scores)
+        for name, values in (
+            ("propensities", propensities),
+            ("explored", explored),
+            ("scores", scores),
+        ):
+            if len(values) != n:
+                raise ValueError(f"{name} has {len(values)} entries for {n} items")
+        props = [float(p) for p in propensities]
+        bad = [p for p in props if not 0 < p <= 1]
+        if bad:
+            raise ValueError(f"propensities must lie in (0, 1], got {bad[0]!r}")
+        if not 0 <= float(explore) <= 1:
+            raise ValueError(f"explore must be in [0, 1], got {explore!r}")
+        slate = (
+            str(request_id),
+            str(user_id),
+            str(policy),
+            json.dumps(_json_safe(params or {}), sort_keys=True),
+            float(explore),
+            str(propensity_method),
+            json.dumps(_json_safe(context or {}), sort_keys=True),
+            _now_us(timestamp),
+        )
+        items = [
+            (
+                str(request_id),
+                j,
+                str(item),
+                None if s is None or math.isnan(float(s)) else float(s),
+                p,
+                bool(e),
+            )
+            for j, (item, s, p, e) in enumerate(zip(item_ids, scores, props, explored, strict=True))
+        ]
+        return self._insert_slate(slate, items)
+
+    def log_feedback(
+        self,
+        request_id: str,
+        item_id: str,
+        reward: float,
+        *,
+        timestamp: Any = None,
+        feedback_id: str | None = None,
+    ) -> bool:
+        """Store a reward for an item of a logged slate durably.
+
+        The latest feedback for a ``(request_id, item_id)`` is its reward in the exported
+        log; items without feedback count as reward 0. ``feedback_id`` makes retries
+        idempotent (default: a fresh id, so every call is stored).
+
+        Returns
+        -------
+        bool
+            Whether the feedback was new.
+
+        Raises
+        ------
+        KeyError
+            No logged slate ``request_id`` showed ``item_id``.
+        ValueError
+            The reward is not a finite number.
+        """
+        try:
+            r = float(reward)
+        except (TypeError, ValueError):
+            raise ValueError(f"reward must be a finite number, got {reward!r}") from None
+        if not math.isfinite(r):
+            raise ValueError(f"reward must be a finite number, got {reward!r}")
+        row = (
+            str(feedback_id or uuid.uuid4()),
+            str(request_id),
+            str(item_id),
+            r,
+            _now_us(timestamp),
+        )
+        return self._insert_feedback(row)
+
+    def slate_frame(
+        self, *, policy: str | None = None, since: Any = None, until: Any = None
+    ) -> pd.DataFrame:
+        """The slate log joined with its feedback: one row per shown position.
+
+        Columns ``request_id, user_id, timestamp, item_id, position, reward, propensity,
+        explored, score, policy, explore, propensity_method``, then one ``context_<key>``
+        column per key of the logged context summaries (a number or a string). ``reward``
+        is the latest feedback for that item of that slate, 0 where none came. The frame
+        is what :meth:`BanditLog.from_frame <interestlens.data.bandit.BanditLog.from_frame>`
+        and :func:`interestlens.evaluate.ope.read_log` (once written to a file) read.
+
+        Parameters
+        ----------
+        policy
+            Only slates of this policy.
+        since, until
+            Only slates served at or after ``since`` and before ``until``.
+        """
+        rows = self._fetch_slate_rows(
+            policy,
+            None if since is None else _now_us(since),
+            None if until is None else _now_us(until),
+        )
+        raw = pd.DataFrame(rows, columns=list(SLATE_LOG_COLUMNS))
+        frame = pd.DataFrame(
+            {
+                "request_id": raw["request_id"].astype(object),
+                "user_id": raw["user_id"].astype(object),
+                "timestamp": _us_to_ts(raw["ts"].tolist()),
+                "item_id": raw["item_id"].astype(object),
+                "position": raw["position"].astype(np.int64),
+                "reward": pd.to_numeric(raw["reward"]).fillna(0.0).astype(np.float64),
+                "propensity": raw["propensity"].astype(np.float64),
+                "explored": raw["explored"].astype(bool),
+                "score": pd.to_numeric(raw["score"]).astype(np.float64),
+                "policy": raw["policy"].astype(object),
+                "explore": raw["explore"].astype(np.float64),
+                "propensity_method": raw["propensity_method"].astype(object),
+            }
+        )
+        contexts = [_loads(c) or {} for c in raw["context"].tolist()]
+        keys = sorted({k for c in contexts for k in c})
+        for key in keys:
+            values = [c.get(key) for c in contexts]
+            col = pd.Series(
+                [
+                    v if isinstance(v, int | float | str) or v is None else json.dumps(v)
+                    for v in values
+                ],
+                dtype=object,
+            )
+            numeric = pd.to_numeric(col, errors="coerce")
+            frame[f"context_{key}"] = numeric if numeric.notna().sum() == col.notna().sum() else col
+        return frame
+
+    def slate_log(
+        self, *, policy: str | None = None, since: Any = None, until: Any = None
+    ) -> BanditLog:
+        """The slate log as a :class:`~interestlens.data.bandit.BanditLog` for off-policy evaluation.
+
+        Rows of :meth:`slate_frame`; its ``context_*`` columns form the context (text ones
+        one-hot encoded; numeric ones that some slates lack are left out).
+        """
+        frame = self.slate_frame(policy=policy, since=since, until=until)
+        # a number missing from some slates' context would reject those rows: leave it out
+        context = [
+            c
+            for c in frame.columns
+            if c.startswith("context_") and (frame[c].dtype == object or frame[c].notna().all())
+        ]
+        categorical = [c for c in context if frame[c].dtype == object]
+        return BanditLog.from_frame(
+            frame,
+            context_columns=context,
+            categorical=categorical,
+            policy_name=policy or "",
+            source=self.url,
+        )
 
     def __enter__(self) -> EventStore:
         return self

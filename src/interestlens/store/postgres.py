@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from interestlens.store.base import EventStore
+from interestlens.store.base import ERASE_SLATES_SQL, SLATE_LOG_SQL, EventStore, slate_filter
 
 try:  # optional dependency: the `postgres` extra
     import psycopg
@@ -46,9 +46,41 @@ MIGRATIONS: list[list[str]] = [
             attributes JSONB NOT NULL DEFAULT '{}',
             pos BIGINT GENERATED ALWAYS AS IDENTITY)""",
     ],
+    [
+        """CREATE TABLE slates (
+            seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            request_id TEXT NOT NULL UNIQUE,
+            user_id TEXT NOT NULL,
+            policy TEXT NOT NULL,
+            params JSONB NOT NULL DEFAULT '{}',
+            explore DOUBLE PRECISION NOT NULL,
+            propensity_method TEXT NOT NULL,
+            context JSONB NOT NULL DEFAULT '{}',
+            ts BIGINT NOT NULL)""",
+        "CREATE INDEX slates_user ON slates (user_id)",
+        "CREATE INDEX slates_ts ON slates (ts)",
+        """CREATE TABLE slate_items (
+            request_id TEXT NOT NULL,
+            position INTEGER NOT NULL,
+            item_id TEXT NOT NULL,
+            score DOUBLE PRECISION,
+            propensity DOUBLE PRECISION NOT NULL,
+            explored BOOLEAN NOT NULL,
+            PRIMARY KEY (request_id, position))""",
+        "CREATE INDEX slate_items_item ON slate_items (request_id, item_id)",
+        """CREATE TABLE feedback (
+            seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            feedback_id TEXT NOT NULL UNIQUE,
+            request_id TEXT NOT NULL,
+            item_id TEXT NOT NULL,
+            reward DOUBLE PRECISION NOT NULL,
+            ts BIGINT NOT NULL)""",
+        "CREATE INDEX feedback_request ON feedback (request_id, item_id)",
+    ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 _EVENT_COLS = "event_id, user_id, item_id, type, value, ts, text, context"
+_SLATE_COLS = "request_id, user_id, policy, params, explore, propensity_method, context, ts"
 
 
 def migrate(conn: Any, target: int = SCHEMA_VERSION) -> int:
@@ -156,16 +188,60 @@ class PostgresEventStore(EventStore):
                 "SELECT user_id, attributes FROM users ORDER BY pos"
             ).fetchall()
 
+    def _insert_slate(self, slate: tuple[Any, ...], items: list[tuple[Any, ...]]) -> bool:
+        with self._lock, self._conn.transaction():
+            cur = self._conn.execute(
+                f"INSERT INTO slates ({_SLATE_COLS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
+                " ON CONFLICT (request_id) DO NOTHING",
+                slate,
+            )
+            if cur.rowcount == 0:
+                return False
+            self._conn.cursor().executemany(
+                "INSERT INTO slate_items (request_id, position, item_id, score, propensity, explored)"
+                " VALUES (%s, %s, %s, %s, %s, %s)",
+                items,
+            )
+            return True
+
+    def _insert_feedback(self, row: tuple[Any, ...]) -> bool:
+        with self._lock, self._conn.transaction():
+            shown = self._conn.execute(
+                "SELECT 1 FROM slate_items WHERE request_id = %s AND item_id = %s", (row[1], row[2])
+            ).fetchone()
+            if shown is None:
+                raise KeyError(f"no logged slate {row[1]!r} showed item {row[2]!r}")
+            cur = self._conn.execute(
+                "INSERT INTO feedback (feedback_id, request_id, item_id, reward, ts)"
+                " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (feedback_id) DO NOTHING",
+                row,
+            )
+            return cur.rowcount == 1
+
+    def _fetch_slate_rows(
+        self, policy: str | None, since_us: int | None, until_us: int | None
+    ) -> list[tuple[Any, ...]]:
+        where, args = slate_filter(policy, since_us, until_us, "%s")
+        with self._lock:
+            return self._conn.execute(SLATE_LOG_SQL.format(where=where), args).fetchall()
+
+    def count_slates(self) -> int:
+        """Number of stored slates."""
+        with self._lock:
+            return int(self._conn.execute("SELECT COUNT(*) FROM slates").fetchone()[0])
+
     def count(self) -> int:
         """Number of stored events."""
         with self._lock:
             return int(self._conn.execute("SELECT COUNT(*) FROM events").fetchone()[0])
 
     def erase_user(self, user_id: str) -> int:
-        """Delete every event and the profile row of one user; returns events deleted."""
+        """Delete every event, slate, feedback and the profile row of one user; returns events deleted."""
         with self._lock, self._conn.transaction():
             n = self._conn.execute("DELETE FROM events WHERE user_id = %s", (user_id,)).rowcount
             self._conn.execute("DELETE FROM users WHERE user_id = %s", (user_id,))
+            for stmt in ERASE_SLATES_SQL:
+                self._conn.execute(stmt.format(p="%s"), (user_id,))
             return int(n)
 
     def close(self) -> None:

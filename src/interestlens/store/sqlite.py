@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from interestlens.store.base import EventStore
+from interestlens.store.base import ERASE_SLATES_SQL, SLATE_LOG_SQL, EventStore, slate_filter
 
 #: Schema migrations; entry ``i`` takes a store from version ``i`` to ``i + 1``.
 MIGRATIONS: list[list[str]] = [
@@ -38,10 +38,42 @@ MIGRATIONS: list[list[str]] = [
             created_at INTEGER)""",
         "CREATE TABLE users (user_id TEXT PRIMARY KEY, attributes TEXT NOT NULL DEFAULT '{}')",
     ],
+    [
+        """CREATE TABLE slates (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            request_id TEXT NOT NULL UNIQUE,
+            user_id TEXT NOT NULL,
+            policy TEXT NOT NULL,
+            params TEXT NOT NULL DEFAULT '{}',
+            explore REAL NOT NULL,
+            propensity_method TEXT NOT NULL,
+            context TEXT NOT NULL DEFAULT '{}',
+            ts INTEGER NOT NULL)""",
+        "CREATE INDEX slates_user ON slates (user_id)",
+        "CREATE INDEX slates_ts ON slates (ts)",
+        """CREATE TABLE slate_items (
+            request_id TEXT NOT NULL,
+            position INTEGER NOT NULL,
+            item_id TEXT NOT NULL,
+            score REAL,
+            propensity REAL NOT NULL,
+            explored INTEGER NOT NULL,
+            PRIMARY KEY (request_id, position))""",
+        "CREATE INDEX slate_items_item ON slate_items (request_id, item_id)",
+        """CREATE TABLE feedback (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            feedback_id TEXT NOT NULL UNIQUE,
+            request_id TEXT NOT NULL,
+            item_id TEXT NOT NULL,
+            reward REAL NOT NULL,
+            ts INTEGER NOT NULL)""",
+        "CREATE INDEX feedback_request ON feedback (request_id, item_id)",
+    ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 _EVENT_COLS = "event_id, user_id, item_id, type, value, ts, text, context"
+_SLATE_COLS = "request_id, user_id, policy, params, explore, propensity_method, context, ts"
 
 
 @contextmanager
@@ -151,16 +183,59 @@ class SQLiteEventStore(EventStore):
                 "SELECT user_id, attributes FROM users ORDER BY rowid"
             ).fetchall()
 
+    def _insert_slate(self, slate: tuple[Any, ...], items: list[tuple[Any, ...]]) -> bool:
+        with self._lock, _transaction(self._conn):
+            cur = self._conn.execute(
+                f"INSERT OR IGNORE INTO slates ({_SLATE_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                slate,
+            )
+            if cur.rowcount == 0:
+                return False
+            self._conn.executemany(
+                "INSERT INTO slate_items (request_id, position, item_id, score, propensity, explored)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                items,
+            )
+            return True
+
+    def _insert_feedback(self, row: tuple[Any, ...]) -> bool:
+        with self._lock, _transaction(self._conn):
+            shown = self._conn.execute(
+                "SELECT 1 FROM slate_items WHERE request_id = ? AND item_id = ?", (row[1], row[2])
+            ).fetchone()
+            if shown is None:
+                raise KeyError(f"no logged slate {row[1]!r} showed item {row[2]!r}")
+            cur = self._conn.execute(
+                "INSERT OR IGNORE INTO feedback (feedback_id, request_id, item_id, reward, ts)"
+                " VALUES (?, ?, ?, ?, ?)",
+                row,
+            )
+            return cur.rowcount == 1
+
+    def _fetch_slate_rows(
+        self, policy: str | None, since_us: int | None, until_us: int | None
+    ) -> list[tuple[Any, ...]]:
+        where, args = slate_filter(policy, since_us, until_us, "?")
+        with self._lock:
+            return self._conn.execute(SLATE_LOG_SQL.format(where=where), args).fetchall()
+
+    def count_slates(self) -> int:
+        """Number of stored slates."""
+        with self._lock:
+            return int(self._conn.execute("SELECT COUNT(*) FROM slates").fetchone()[0])
+
     def count(self) -> int:
         """Number of stored events."""
         with self._lock:
             return int(self._conn.execute("SELECT COUNT(*) FROM events").fetchone()[0])
 
     def erase_user(self, user_id: str) -> int:
-        """Delete every event and the profile row of one user; returns events deleted."""
+        """Delete every event, slate, feedback and the profile row of one user; returns events deleted."""
         with self._lock, _transaction(self._conn):
             n = self._conn.execute("DELETE FROM events WHERE user_id = ?", (user_id,)).rowcount
             self._conn.execute("DELETE FROM users WHERE user_id = ?", (user_id,))
+            for stmt in ERASE_SLATES_SQL:
+                self._conn.execute(stmt.format(p="?"), (user_id,))
             return int(n)
 
     def close(self) -> None:
