@@ -3,6 +3,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 import numpy as np
+import pytest
 from tests.models.contract import RecommenderContract, tiny_dataset
 
 from interestlens.models import Popularity
@@ -76,3 +77,16 @@ def test_sasrec_with_early_stopping_is_fitted_once_and_its_holdout_users_train_t
     template = CountingSASRec(**small(epochs=1).get_params())
     Hybrid([template, Popularity()], candidates=5, n_estimators=20).fit(ds)
     assert fits == [len(ds.events), len(ds.events) - ds.n_users]
+
+
+def test_auto_ranker_keeps_the_better_one_in_cross_validation_and_bad_names_are_refused():
+    ds = tiny_dataset(seed=1, n_users=80)
+    bases = [ContentLM(encoder=_encoder()), Popularity()]
+    auto = Hybrid(bases, candidates=15, n_estimators=30).fit(ds)
+    assert set(auto.ranker_cv_) == {"linear", "lambdarank"}
+    assert auto.ranker_kind_ == max(auto.ranker_cv_, key=auto.ranker_cv_.get)
+    fixed = Hybrid(bases, candidates=15, ranker="lambdarank", n_estimators=30).fit(ds)
+    assert fixed.ranker_kind_ == "lambdarank" and fixed.ranker_cv_ == {}
+    assert len(fixed.feature_importance()) == len(fixed.feature_names())
+    with pytest.raises(ValueError, match="ranker must be"):
+        Hybrid(bases, ranker="svm").fit(ds)

