@@ -21,17 +21,14 @@ import json
 import statistics
 import time
 from collections.abc import Callable
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import scipy.sparse as sp
 
 from interestlens import datasets
 from interestlens.data import Dataset
-from interestlens.data.splits import Split
 from interestlens.engine import Config, Engine
 from interestlens.evaluate import evaluate, make_split, tune
 from interestlens.models import Recommender, build_model
@@ -182,17 +179,6 @@ def contenders(encoder: Encoder) -> dict[str, tuple[str, Any, dict[str, list[Any
     }
 
 
-def train_plus_validation(split: Split) -> Split:
-    """The final split: refit on train + validation, score on test.
-
-    Validation events come after each user's training events in time, so appending
-    them keeps every user's order (ties broken by arrival, as everywhere).
-    """
-    ds = split.train
-    merged = pd.concat([ds.events, split.validation.events], ignore_index=True)
-    return replace(split, train=Dataset(merged, ds.items, ds.users, name=ds.name), validation=None)
-
-
 def run_protocol(
     ds: Dataset,
     protocol: str,
@@ -202,7 +188,7 @@ def run_protocol(
     save: Callable[[dict[str, Any]], None],
 ) -> dict[str, Any]:
     split = make_split(ds, protocol, target_types="rating", random_state=0)
-    final = train_plus_validation(split)
+    final = split.for_refit()
     rows: dict[str, Any] = {}
     fitted: dict[str, Recommender] = {}
     out: dict[str, Any] = {"models": rows}

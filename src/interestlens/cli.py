@@ -345,7 +345,14 @@ def _load_dataset(dataset: str | None, store: str | None) -> Any:
     return ds
 
 
-def _fit(dataset: str | None, store: str | None, config: Path | None, data_dir: Path) -> Any:
+def _fit(
+    dataset: str | None,
+    store: str | None,
+    config: Path | None,
+    data_dir: Path,
+    data: Any = None,
+) -> Any:
+    """Fit an engine on ``data`` (or the named dataset or store) and save it in ``data_dir``."""
     from dataclasses import replace
 
     from interestlens.engine import Config, Engine
@@ -355,7 +362,7 @@ def _fit(dataset: str | None, store: str | None, config: Path | None, data_dir: 
     saved = _engine_dir(data_dir) / "engine.pkl"
     if saved.exists():  # keep interest ids stable across refits
         engine._state = Engine.load(_engine_dir(data_dir))._state
-    engine.fit(_load_dataset(dataset, store))
+    engine.fit(data if data is not None else _load_dataset(dataset, store))
     engine.save(_engine_dir(data_dir))
     return engine
 
@@ -587,20 +594,39 @@ def demo(
     user: Annotated[str, typer.Option("--user", help="User whose profile to show.")] = "1",
     json_out: JsonOpt = False,
 ) -> None:
-    """Fit on the bundled ml-latest-small and show the data, the interests and a user's profile."""
-    engine = _fit(None, None, config, data_dir)
+    """Fit the default pipeline on the bundled ml-latest-small; show its accuracy, interests, a profile.
+
+    The engine learns from everything but each user's last rating, which then measures
+    the default pipeline against each of its own components (temporal leave-last-out,
+    full ranking over all items, K = 10, bootstrap intervals over users). The fitted
+    engine is saved in ``--data-dir`` for ``profile``, ``recommend`` and the rest.
+    """
+    from interestlens.evaluate import evaluate as run_evaluation
+    from interestlens.evaluate import make_split
+
+    split = make_split(_load_dataset(None, None), "loo", target_types="rating").for_refit()
+    engine = _fit(None, None, config, data_dir, data=split.train)
+    pipeline = engine.state.recommender
+    models = {"default pipeline": pipeline} if pipeline is not None else {}
+    models.update({type(m).__name__: m for m in getattr(pipeline, "models_", [])})
+    report = (
+        run_evaluation(models, None, split=split, fit=False, n_bootstrap=500) if models else None
+    )
     summary = engine.state.dataset.summary()
     prof = _profile_doc(engine.profile(user))
     if json_out:
         _emit_json(
             {
                 "dataset": summary,
+                "evaluation": report.to_dict() if report is not None else None,
                 "interests": [_interest_row(i) for i in engine.interests("broad")],
                 "profile": prof,
             }
         )
         return
     out.print(_summary_table(summary))
+    if report is not None:
+        _print_report(report, report.to_dict(), 10, ("ndcg", "hr", "mrr", "coverage", "novelty"))
     table = Table(title="broad interests")
     table.add_column("interest")
     table.add_column("items", justify="right")
@@ -678,25 +704,36 @@ def evaluate(
     if json_out:
         _emit_json(doc)
         return
-    shown = ("hr", "ndcg", "mrr", "map", "auc", "coverage", "novelty", "arp", "serendipity")
+    _print_report(report, doc, k)
+    if out_dir is not None:
+        out.print(f"written to {out_dir}: report.md, report.json, report.png")
+
+
+_SHOWN = ("ndcg", "hr", "mrr", "map", "auc", "coverage", "novelty", "arp", "serendipity")
+
+
+def _print_report(
+    report: Any, doc: dict[str, Any], k: int, shown: tuple[str, ...] = _SHOWN
+) -> None:
+    """An evaluation report as a table (a row per model, intervals under each value)."""
     table = Table(
         title=f"{doc['protocol']}, K={k}, {doc['n_users']:,} users "
         f"({round(report.confidence * 100)}% bootstrap CI)"
     )
-    table.add_column("metric")
-    for name in doc["results"]:
-        table.add_column(name, justify="right")
+    table.add_column("model")
     for m in shown:
+        table.add_column(f"{m}@{k}" if m in ("ndcg", "hr", "mrr", "map") else m, justify="right")
+    for name, res in doc["results"].items():
         cells = []
-        for res in doc["results"].values():
+        for m in shown:
             r = res.get(m)
             if r is None or r["value"] is None:
                 cells.append("")
             elif r["ci"] is None:
                 cells.append(f"{r['value']:.4f}")
             else:
-                cells.append(f"{r['value']:.4f} [{r['ci'][0]:.4f}, {r['ci'][1]:.4f}]")
-        table.add_row(m, *cells)
+                cells.append(f"{r['value']:.4f}\n[{r['ci'][0]:.4f}, {r['ci'][1]:.4f}]")
+        table.add_row(name, *cells)
     out.print(table)
     for c in doc["comparisons"]:
         out.print(
@@ -705,8 +742,6 @@ def evaluate(
             f"(Wilcoxon {c['wilcoxon_p']:.3g})",
             highlight=False,
         )
-    if out_dir is not None:
-        out.print(f"written to {out_dir}: report.md, report.json, report.png")
 
 
 def _ope_action_dist(log: Any, policy: str | None, evaluation_log: Path | None) -> Any:
@@ -787,6 +822,116 @@ def ope(
         table.add_row(name, f"{r.estimate:.5f}", f"{r.ci_low:.5f}", f"{r.ci_high:.5f}")
     out.print(table)
     out.print(f"the logging policy's own mean reward: {log.reward.mean():.5f}", highlight=False)
+
+
+def _parse_list(option: str, text: str, kind: type) -> list[Any]:
+    """Comma-separated values of one type, or a one-line error naming the option."""
+    try:
+        values = [kind(x.strip()) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise CLIError(
+            f"{option} {text!r} is not a comma-separated list of {kind.__name__}s"
+        ) from None
+    if not values:
+        raise CLIError(f"{option} is empty")
+    return values
+
+
+@app.command()
+@handles_errors
+def simulate(
+    policies: Annotated[
+        str | None,
+        typer.Option("--policies", help="Comma-separated policy names (default: every policy)."),
+    ] = None,
+    rounds: Annotated[int, typer.Option("--rounds", help="Slates per run.")] = 200,
+    explore: Annotated[
+        str, typer.Option("--explore", help="Comma-separated exploration levels in [0, 1].")
+    ] = "0,0.1,0.3",
+    seeds: Annotated[str, typer.Option("--seeds", help="Comma-separated seeds.")] = "0,1,2",
+    users: Annotated[int, typer.Option("--users", help="Simulated users drawn per seed.")] = 100,
+    k: Annotated[int, typer.Option("--k", help="Slate size.")] = 10,
+    dataset: Annotated[
+        str | None,
+        typer.Option(
+            "--dataset", help="Dataset name or path (default: the bundled ml-latest-small)."
+        ),
+    ] = None,
+    ranker: Annotated[
+        str, typer.Option("--ranker", help="Model the policies rank with (a model name).")
+    ] = "als",
+    out_dir: Annotated[
+        Path | None,
+        typer.Option("--out", help="Write simulate.json and frontier.png here."),
+    ] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Long-run explore/exploit on simulated users built from real data.
+
+    Each simulated user's true preference over all items comes from EASE fitted on all
+    their data; policies start from the first 30% of each user's history. Reports reward,
+    regret against the oracle, true interests found, coverage, and the frontier.
+    """
+    from interestlens.evaluate import UserSimulator
+    from interestlens.evaluate import simulate as run_simulation
+    from interestlens.evaluate.simulate import explore_levels, named_policies
+    from interestlens.explore import POLICIES
+    from interestlens.models import build_model
+
+    names = _parse_list("--policies", policies, str) if policies else list(POLICIES)
+    factories = named_policies(names)
+    levels = explore_levels(_parse_list("--explore", explore, float))
+    seed_list = _parse_list("--seeds", seeds, int)
+    model = build_model(ranker)
+    ds = _load_dataset(dataset, None)
+    err.print(
+        f"building simulated users from {ds.name or dataset} ({ds.n_users:,} users)",
+        highlight=False,
+    )
+    sim = UserSimulator().fit(ds)
+    result = run_simulation(
+        sim,
+        factories,
+        ranker=model,
+        rounds=rounds,
+        k=k,
+        explore=levels,
+        seeds=seed_list,
+        n_users=users,
+        progress=lambda line: err.print(line, highlight=False),
+    )
+    doc = result.to_dict()
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / "simulate.json").write_text(json.dumps(doc, indent=2, default=str) + "\n")
+        result.frontier(out_dir / "frontier.png")
+        doc["files"] = [str(out_dir / "simulate.json"), str(out_dir / "frontier.png")]
+    if json_out:
+        _emit_json(doc)
+        return
+    st = doc["settings"]
+    table = Table(
+        title=f"{st['rounds']} rounds of {st['k']} items, {st['users']} users, "
+        f"median of {len(st['seeds'])} seeds; ratios to pure exploitation"
+    )
+    cols = ("policy", "explore", "reward", "regret", "interests", "new", "coverage")
+    for col in (*cols, "reward ratio", "discovery ratio"):
+        table.add_column(col, justify="left" if col == "policy" else "right")
+    for r in doc["summary"]:
+        table.add_row(
+            r["policy"],
+            f"{r['explore']:g}",
+            f"{r['reward']:.0f}",
+            f"{r['regret']:.1f}",
+            f"{r['interests_found']:.0f} of {r['true_interests']:.0f}",
+            f"{r['new_interests_found']:.0f}",
+            f"{r['coverage']:.2%}",
+            f"{r['reward_ratio']:.3f}",
+            f"{r['discovery_ratio']:.3f}",
+        )
+    out.print(table)
+    if out_dir is not None:
+        out.print(f"written to {out_dir}: simulate.json, frontier.png")
 
 
 def main() -> None:

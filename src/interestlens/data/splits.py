@@ -28,7 +28,7 @@ in Recommender System Offline Evaluation. ACM TOIS 41(3):75.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -73,6 +73,30 @@ class Split:
     test: Dataset
     name: str
     dropped: int
+
+    def for_refit(self) -> Split:
+        """The split to refit on once settings are chosen: validation joined to train.
+
+        Validation events come after each user's training events, so appending them
+        keeps every user's order (ties broken by arrival, as everywhere). The test part
+        is unchanged.
+
+        Examples
+        --------
+        >>> from interestlens.data import Dataset, Event
+        >>> ds = Dataset.from_records([Event("u", f"i{j}", "click") for j in range(5)])
+        >>> split = leave_last_out(ds)
+        >>> final = split.for_refit()
+        >>> len(final.train.events), final.validation, len(final.test.events)
+        (4, None, 1)
+        """
+        if self.validation is None:
+            return self
+        ds = self.train
+        merged = pd.concat([ds.events, self.validation.events], ignore_index=True)
+        return replace(
+            self, train=Dataset(merged, ds.items, ds.users, name=ds.name), validation=None
+        )
 
     def summary(self) -> dict[str, Any]:
         """Events, users, items and time span of each part, and the dropped count.
