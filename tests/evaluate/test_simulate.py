@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -12,6 +17,7 @@ import scipy.sparse as sp
 from interestlens.data import Dataset, Event
 from interestlens.evaluate import ClickModel, SimulationResult, UserSimulator, simulate
 from interestlens.evaluate.simulate import _play, starting_view
+from interestlens.explore import POLICIES
 from interestlens.interests import InterestTaxonomy
 from interestlens.models import EASE, Recommender
 
@@ -233,3 +239,107 @@ def test_frontier_chart_is_written(sim, tmp_path):
     assert isinstance(result, SimulationResult)
     path = result.frontier(tmp_path / "sub" / "frontier.png", targets=(0.95, 1.5))
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 10_000
+
+
+@pytest.fixture(scope="module")
+def every_policy(sim):
+    return simulate(
+        sim, list(POLICIES), ranker=EASE(l2=1.0), rounds=40, k=3, explore=[0.0, 0.5], seeds=[0, 1]
+    )
+
+
+def test_explore_zero_is_pure_exploitation(every_policy):
+    runs = every_policy.runs.set_index(["policy", "explore", "seed"])
+    measures = ["reward", "expected_reward", "interests_found", "coverage", "explored_share"]
+    for name in POLICIES:
+        for seed in (0, 1):
+            assert runs.loc[(name, 0.0, seed), measures].tolist() == pytest.approx(
+                runs.loc[("exploit", 0.0, seed), measures].tolist()
+            ), name
+    explored = runs.xs(0.5, level="explore")["explored_share"]
+    assert (explored.drop(["oracle", "exploit"], errors="ignore") > 0).all()
+
+
+def test_the_oracle_beats_every_policy_in_expectation(every_policy):
+    runs = every_policy.runs
+    oracle = runs[runs["policy"] == "oracle"].set_index("seed")["expected_reward"]
+    assert (runs["expected_reward"].to_numpy() <= oracle.loc[runs["seed"]].to_numpy() + 1e-9).all()
+    assert (runs.loc[runs["policy"] != "oracle", "regret"] > 0).all()
+
+
+def test_summary_pairs_each_seed_with_pure_exploitation(every_policy):
+    s = every_policy.summary()
+    assert s.loc[("exploit", 0.0), ["reward_ratio", "discovery_ratio"]].tolist() == [1.0, 1.0]
+    assert s.loc[("oracle", 0.0), "reward_ratio"] > 1.0
+    assert (s["seeds"] == 2).all()
+    doc = every_policy.to_dict()
+    assert {r["policy"] for r in doc["summary"]} == {"oracle", "exploit", *POLICIES}
+    assert doc["settings"]["explore"] == [0.0, 0.5]
+
+
+# ----- command line ---------------------------------------------------------------
+
+BIN = Path(sys.executable).with_name("interestlens")
+
+
+def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "INTERESTLENS_DEBUG"}
+    return subprocess.run(
+        [str(BIN), *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=300
+    )
+
+
+def movielens_folder(path: Path) -> Path:
+    """A MovieLens-layout folder of the tiny dataset: movies.csv and ratings.csv."""
+    ds = tiny()
+    path.mkdir()
+    genre = {"a": "Western", "b": "Romance", "c": "Sci-Fi"}
+    movies = pd.DataFrame(
+        {
+            "movieId": range(len(ds.item_ids)),
+            "title": [f"{genre[i[0]]} story {i[1]} (1990)" for i in ds.item_ids],
+            "genres": [genre[i[0]] for i in ds.item_ids],
+        }
+    )
+    movies.to_csv(path / "movies.csv", index=False)
+    ev = ds.events
+    pd.DataFrame(
+        {
+            "userId": ev["user_id"].str[1:].astype(int),
+            "movieId": ds.item_ids.get_indexer(ev["item_id"]),
+            "rating": 4.0,
+            "timestamp": ev["timestamp"].astype("int64") // 10**9,
+        }
+    ).to_csv(path / "ratings.csv", index=False)
+    return path
+
+
+def test_cli_simulate_json_and_files(tmp_path):
+    data = movielens_folder(tmp_path / "tiny-ml")
+    args = ["--dataset", str(data), "--policies", "softmax,lin_ucb", "--rounds", "20"]
+    args += ["--users", "6", "--seeds", "0,1", "--explore", "0,0.5", "--k", "3"]
+    p = run_cli("simulate", *args, "--out", str(tmp_path / "out"), "--json", cwd=tmp_path)
+    assert p.returncode == 0, p.stderr
+    doc = json.loads(p.stdout)
+    assert doc["settings"]["rounds"] == 20 and doc["settings"]["seeds"] == [0, 1]
+    rows = {(r["policy"], r["explore"]) for r in doc["summary"]}
+    assert rows == {("oracle", 0.0), ("exploit", 0.0)} | {
+        (n, e) for n in ("softmax", "lin_ucb") for e in (0.0, 0.5)
+    }
+    assert len(doc["runs"]) == 2 * (2 + 2 * 2)
+    assert (tmp_path / "out" / "frontier.png").stat().st_size > 10_000
+    assert json.loads((tmp_path / "out" / "simulate.json").read_text())["summary"] == doc["summary"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--policies", "nope"], "unknown policy 'nope'"),
+        (["--explore", "0,lots"], "--explore '0,lots' is not a comma-separated list"),
+        (["--explore", "2"], "explore levels must be in [0, 1]"),
+    ],
+)
+def test_cli_simulate_bad_arguments_are_one_line(tmp_path, args, message):
+    p = run_cli("simulate", *args, "--dataset", str(movielens_folder(tmp_path / "d")), cwd=tmp_path)
+    assert p.returncode == 2 and p.stdout == ""
+    assert message in p.stderr and len(p.stderr.strip().splitlines()) == 1, p.stderr

@@ -37,7 +37,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -46,6 +46,7 @@ from scipy.special import expit, logit, ndtri
 from scipy.stats import rankdata
 
 from interestlens.data import Dataset
+from interestlens.explore import POLICIES, Policy, build_policy
 from interestlens.interests.taxonomy import InterestTaxonomy, label_terms
 from interestlens.models import ALS, EASE, Recommender, top_k
 from interestlens.text import Encoder, compose_item_text
@@ -350,33 +351,8 @@ class UserSimulator:
         return cols[np.isfinite(p[cols])]
 
 
-class SlatePolicy(Protocol):
-    """What the simulation needs of a policy (every :class:`~interestlens.explore.Policy` has it)."""
-
-    item_ids_: pd.Index
-
-    def fit(
-        self, dataset: Dataset, *, item_vectors: np.ndarray | None = ..., taxonomy: Any = ...
-    ) -> Any:
-        """Prepare the policy for the starting view."""
-
-    def recommend(
-        self,
-        user_id: str,
-        k: int = ...,
-        *,
-        explore: float | None = ...,
-        scores: np.ndarray | None = ...,
-        now: pd.Timestamp | None = ...,
-    ) -> Any:
-        """A slate with ``request_id``, ``item_ids`` and ``explored``."""
-
-    def update(self, request_id: str, item_id: str, reward: float) -> None:
-        """Feedback for one item of a served slate."""
-
-
 #: Builds an unfitted policy around the fitted ranker, with the run's seed.
-PolicyFactory = Callable[[Recommender, int], SlatePolicy]
+PolicyFactory = Callable[[Recommender, int], Policy]
 #: One round's choice: (user's row, eligible items, ranker scores) -> (columns, explored flags, learn).
 _Choose = Callable[
     [int, np.ndarray, np.ndarray],
@@ -469,7 +445,7 @@ def _greedy_choice(k: int) -> _Choose:
 
 
 def _policy_choice(
-    sim: UserSimulator, policy: SlatePolicy, k: int, explore: float, now: pd.Timestamp
+    sim: UserSimulator, policy: Policy, k: int, explore: float, now: pd.Timestamp
 ) -> _Choose:
     ids = sim.item_ids_
 
@@ -487,6 +463,43 @@ def _policy_choice(
         return cols, np.asarray(slate.explored, dtype=bool), learn
 
     return choose
+
+
+def named_policies(names: Sequence[str]) -> dict[str, PolicyFactory]:
+    """Factories of registered policies by name, each seeded with the run's seed.
+
+    Examples
+    --------
+    >>> from interestlens.models import Popularity
+    >>> named_policies(["softmax"])["softmax"](Popularity(), 3).random_state
+    3
+    >>> named_policies(["greedy"])
+    Traceback (most recent call last):
+    ...
+    ValueError: unknown policy 'greedy'; known: epsilon_greedy, softmax, lin_ucb, lin_ts, interest_explorer, cold_start
+    """
+    unknown = [n for n in names if n not in POLICIES]
+    if unknown:
+        raise ValueError(f"unknown policy {unknown[0]!r}; known: {', '.join(POLICIES)}")
+
+    def factory(name: str) -> PolicyFactory:
+        return lambda ranker, seed: build_policy(name, ranker, random_state=seed)
+
+    return {n: factory(n) for n in names}
+
+
+def explore_levels(explore: Sequence[float]) -> list[float]:
+    """The exploration levels as floats, or ``ValueError`` unless each is in [0, 1].
+
+    Examples
+    --------
+    >>> explore_levels([0, "0.3"])
+    [0.0, 0.3]
+    """
+    levels = [float(e) for e in explore]
+    if not levels or any(not 0.0 <= e <= 1.0 for e in levels):
+        raise ValueError(f"explore levels must be in [0, 1], got {list(explore)}")
+    return levels
 
 
 def _ratio(a: pd.Series, b: pd.Series) -> pd.Series:
@@ -630,7 +643,7 @@ class SimulationResult:
 
 def simulate(
     simulator: UserSimulator,
-    policies: Mapping[str, PolicyFactory],
+    policies: Sequence[str] | Mapping[str, PolicyFactory],
     *,
     ranker: Recommender | None = None,
     rounds: int = 200,
@@ -647,7 +660,8 @@ def simulate(
     simulator
         A fitted :class:`UserSimulator`.
     policies
-        Name -> factory building an unfitted policy around the ranker with a seed; the
+        Names of :data:`interestlens.explore.POLICIES` (each built with its defaults), or
+        name -> factory building an unfitted policy around the ranker with a seed. Every
         policy is fitted on the starting view with the simulator's item vectors and
         taxonomy.
     ranker
@@ -688,9 +702,8 @@ def simulate(
     policy's expected reward exceeds it.
     """
     simulator._check_fitted()
-    levels = [float(e) for e in explore]
-    if any(not 0.0 <= e <= 1.0 for e in levels):
-        raise ValueError(f"explore levels must be in [0, 1], got {list(explore)}")
+    factories = named_policies(policies) if not isinstance(policies, Mapping) else policies
+    levels = explore_levels(explore)
     if rounds < 1 or k < 1:
         raise ValueError(f"rounds and k must be positive, got rounds={rounds}, k={k}")
     if not seeds:
@@ -700,7 +713,7 @@ def simulate(
     if not ranker.item_ids_.equals(simulator.item_ids_):
         raise ValueError("the ranker's items are not the simulator's catalogue")
     ranker_scores = ranker.score_all(list(simulator.user_ids_))
-    now = simulator.dataset_.events["timestamp"].max()
+    now = simulator.start_.events["timestamp"].max()
     now = pd.Timestamp.now(tz="UTC") if pd.isna(now) else pd.Timestamp(now)
     n_all = len(simulator.user_ids_)
     m = n_all if n_users is None else min(int(n_users), n_all)
@@ -725,7 +738,7 @@ def simulate(
         args = (simulator, ranker_scores, visits, uniforms)
         record(ORACLE, 0.0, seed, _play(*args, _oracle_choice(simulator, k)))
         record(EXPLOIT, 0.0, seed, _play(*args, _greedy_choice(k)))
-        for name, factory in policies.items():
+        for name, factory in factories.items():
             for level in levels:
                 policy = factory(ranker, int(seed))
                 policy.fit(
