@@ -8,7 +8,8 @@ import pytest
 
 from interestlens import Engine
 from interestlens.data import Event
-from interestlens.engine import Config, NotFittedError
+from interestlens.engine import Config, ExploreConfig, NotFittedError
+from interestlens.explore import POLICIES
 
 
 def test_unfitted_engine_says_so():
@@ -40,7 +41,9 @@ def test_taxonomy_levels(ml_engine):
 def _twin(engine: Engine) -> Engine:
     """A second engine on the same fit, with profiles of its own (observe changes them)."""
     twin = Engine(engine.config, encoder=engine.encoder, sentiment=engine.sentiment)
-    twin._state = replace(engine.state, profiler=engine.state.profiler.copy(), observed=[])
+    twin._state = replace(
+        engine.state, profiler=engine.state.profiler.copy(), observed=[], policies={}
+    )
     return twin
 
 
@@ -64,11 +67,23 @@ def test_observe_updates_the_next_profile(ml_engine, ml_small):
 
 
 def test_save_and_load_round_trip(ml_engine, tmp_path):
-    ml_engine.save(tmp_path / "e")
+    engine = _twin(ml_engine)
+    served = engine.recommend("42", k=5, explore=0.5, policy="lin_ucb")
+    engine.feedback(served[0].request_id, served[0].item_id, 1.0)
+    pending = engine.recommend("42", k=5, explore=0.5, policy="lin_ucb")
+    engine.save(tmp_path / "e")
     loaded = Engine.load(tmp_path / "e")
     for u in ("1", "42", "610"):
         assert loaded.profile(u) == ml_engine.profile(u)
     assert [i.label for i in loaded.interests()] == [i.label for i in ml_engine.interests()]
+    # the policy's learning and its pending slates come back with the engine
+    before, after = engine.policy("lin_ucb"), loaded.policy("lin_ucb")
+    assert (after.model_.theta == before.model_.theta).all()
+    assert loaded.state.recommender is after.ranker
+    assert loaded.feedback(pending[1].request_id, pending[1].item_id, 1.0)
+    engine.feedback(pending[1].request_id, pending[1].item_id, 1.0)
+    again = [r.item_id for r in engine.recommend("42", k=5, explore=0.5, policy="lin_ucb")]
+    assert [r.item_id for r in loaded.recommend("42", k=5, explore=0.5, policy="lin_ucb")] == again
     with pytest.raises(FileNotFoundError, match="no saved engine"):
         Engine.load(tmp_path / "nothing")
 
@@ -137,3 +152,115 @@ def test_cold_users_get_content_or_popular_items(ml_engine):
     items = ml_engine.state.dataset.items.set_index("item_id")
     cats = [set(items.loc[r.item_id, "categories"]) for r in recs]
     assert sum("Animation" in c or "Children" in c for c in cats) >= 3
+
+
+def test_config_reads_the_explore_table(tmp_path):
+    p = tmp_path / "interestlens.toml"
+    p.write_text(
+        '[engine]\nstore = "sqlite:///x.db"\n[engine.explore]\npolicy = "softmax"\ntemperature = 0.5\nlog = false\n'
+    )
+    cfg = Config.from_toml(p)
+    assert (cfg.explore.policy, dict(cfg.explore.params), cfg.explore.log) == (
+        "softmax",
+        {"temperature": 0.5},
+        False,
+    )
+    assert cfg.store_url == "sqlite:///x.db"
+    assert Config(data_dir=tmp_path).store_url == f"sqlite://{tmp_path / 'events.db'}"
+    p.write_text('[engine.explore]\npolicy = "greedy"\n')
+    with pytest.raises(
+        ValueError, match=r"\[engine.explore\] explore.policy: unknown policy 'greedy'"
+    ):
+        Config.from_toml(p)
+    p.write_text('[engine.explore]\npolicy = "lin_ucb"\ntemperature = 1.0\n')
+    with pytest.raises(
+        ValueError, match=r"unknown parameters \['temperature'\] of policy 'lin_ucb'"
+    ):
+        Config.from_toml(p)
+    with pytest.raises(
+        ValueError, match="unknown parameters \\['explore'\\] of policy 'cold_start'"
+    ):
+        ExploreConfig(policy="cold_start", params={"explore": 0.2})
+
+
+def test_recommend_serves_a_logged_slate_and_takes_feedback(ml_engine):
+    engine = _twin(ml_engine)
+    greedy = engine.recommend("1", k=10)
+    assert [r.item_id for r in greedy] == [r.item_id for r in ml_engine.recommend("1", k=10)]
+    assert len({r.request_id for r in greedy}) == 1 and greedy[0].request_id
+    recs = engine.recommend("1", k=10, explore=0.5)
+    rid = recs[0].request_id
+    assert any(r.explored for r in recs) and all(0 < r.propensity <= 1 for r in recs)
+    assert {r.item_id for r in recs if not r.explored} <= {r.item_id for r in greedy}
+    picked = next(r for r in recs if r.explored)
+    assert engine.feedback(rid, picked.item_id, 1.0)
+    pol = engine.policy()
+    assert (
+        pol.name == "epsilon_greedy" and pol.rewards_[pol.item_ids_.get_loc(picked.item_id)] == 1.0
+    )
+    frame = engine.slate_store.slate_frame()
+    mine = frame[frame["request_id"] == rid]
+    assert mine["item_id"].tolist() == [r.item_id for r in recs]
+    assert mine["propensity"].tolist() == [r.propensity for r in recs]
+    assert mine["reward"].tolist() == [1.0 if r.item_id == picked.item_id else 0.0 for r in recs]
+    assert (mine["context_source"] == "personal").all() and (
+        mine["policy"] == "epsilon_greedy"
+    ).all()
+    log = engine.slate_store.slate_log()
+    assert len(log) == len(frame) and not log.report.rejections
+    with pytest.raises(KeyError, match="unknown request_id 'nope'"):
+        engine.feedback("nope", picked.item_id, 1.0)
+    with pytest.raises(KeyError, match="was not in slate"):
+        engine.feedback(rid, "no-such-item", 1.0)
+    # a slate only the log knows (its policy is gone, as after a refit): logged, nobody learns
+    engine.state.policies.clear()
+    assert engine.feedback(rid, recs[1].item_id, 1.0) is False
+    assert (
+        engine.slate_store.slate_frame()
+        .set_index(["request_id", "item_id"])
+        .loc[(rid, recs[1].item_id), "reward"]
+        == 1.0
+    )
+
+
+@pytest.mark.parametrize("name", list(POLICIES))
+def test_every_policy_serves_through_the_engine(ml_engine, ml_small, name):
+    engine = _twin(ml_engine)
+    ev = ml_small.events
+    seen = set(ev.loc[ev["user_id"] == "42", "item_id"])
+    recs = engine.recommend("42", k=6, explore=0.5, policy=name)
+    assert len(recs) == 6 and len({r.item_id for r in recs}) == 6
+    assert not seen & {r.item_id for r in recs}
+    assert all(0 < r.propensity <= 1 for r in recs) and [r.rank for r in recs] == list(range(1, 7))
+    assert engine.feedback(recs[0].request_id, recs[-1].item_id, 1.0)
+
+
+def test_cold_users_get_popular_content_and_exploration(ml_engine):
+    engine = _twin(ml_engine)
+    # every MovieLens item is years old: call items engaged with only once "new"
+    params = {"max_age": 100_000.0, "min_impressions": 2}
+    engine.config = replace(engine.config, explore=ExploreConfig("cold_start", params))
+    cold = set(engine.policy().cold_items())  # before serving: being shown warms items up
+    assert 0 < len(cold) < 9742
+    popular = [r.item_id for r in engine.recommend("never-seen", k=6)]
+    recs = engine.recommend("never-seen", k=6, explore=0.5, explain=True)
+    explored = [r for r in recs if r.explored]
+    assert explored and {r.item_id for r in explored} <= cold
+    assert all(r.reason.startswith("exploring something new") for r in explored)
+    assert [r.item_id for r in recs if not r.explored] == popular[: 6 - len(explored)]
+    engine.observe(Event("searcher", None, "search", text="animated films about toys for children"))
+    recs = engine.recommend("searcher", k=6, explore=0.5)
+    frame = engine.slate_store.slate_frame()
+    assert (
+        frame.loc[frame["request_id"] == recs[0].request_id, "context_source"] == "content"
+    ).all()
+
+
+def test_slate_log_can_be_turned_off(ml_engine, tmp_path):
+    engine = _twin(ml_engine)
+    engine.config = replace(engine.config, data_dir=tmp_path, explore=ExploreConfig(log=False))
+    recs = engine.recommend("1", k=3, explore=0.5)
+    assert engine.feedback(recs[0].request_id, recs[0].item_id, 1.0)
+    assert not (tmp_path / "events.db").exists()
+    with pytest.raises(KeyError, match="unknown request_id"):
+        engine.feedback("nope", recs[0].item_id, 1.0)

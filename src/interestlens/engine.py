@@ -2,9 +2,10 @@
 
 It fits the interest model on a dataset (item text → embeddings → interest taxonomy →
 user profiles), answers questions about users and interests, takes new events online,
-and saves and loads itself. Everything a fit produces lives in one immutable state
-object that is swapped in whole, so a server can keep answering from the old state
-while a refit runs.
+serves recommendations through an exploration policy (every slate logged with its
+propensities, rewards fed back online), and saves and loads itself. Everything a fit
+produces lives in one immutable state object that is swapped in whole, so a server can
+keep answering from the old state while a refit runs.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import os
 import pickle
 import sys
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -25,12 +26,15 @@ import scipy.sparse as sp
 
 from interestlens import __version__
 from interestlens.data import Dataset, Event
+from interestlens.explore import POLICIES, Policy, build_policy
+from interestlens.explore.base import policy_parameters
 from interestlens.interests.audience import audience as _audience
 from interestlens.interests.audience import resolve_interests
 from interestlens.interests.profile import InterestProfile, InterestProfiler, ProfileConfig
 from interestlens.interests.sentiment import SentimentAnalyzer
 from interestlens.interests.taxonomy import Interest, InterestTaxonomy, label_terms
-from interestlens.models import HYBRID_BASE, ContentLM, Recommender, build_model, top_k
+from interestlens.models import HYBRID_BASE, ContentLM, Recommender, build_model
+from interestlens.store import EventStore, open_store
 from interestlens.text import Encoder, compose_item_text
 
 if sys.version_info >= (3, 11):
@@ -40,6 +44,38 @@ else:  # pragma: no cover
 
 log = logging.getLogger(__name__)
 _FORMAT = 1
+
+
+@dataclass(frozen=True)
+class ExploreConfig:
+    """How the engine explores: the default policy and its parameters.
+
+    Parameters
+    ----------
+    policy
+        Name of the policy :meth:`Engine.recommend` uses when none is named (one of
+        :data:`interestlens.explore.POLICIES`).
+    params
+        Parameters of that policy (other policies named per request use their defaults).
+    log
+        Whether served slates and their feedback are written to the store's slate log.
+    """
+
+    policy: str = "epsilon_greedy"
+    params: Mapping[str, Any] = field(default_factory=dict)
+    log: bool = True
+
+    def __post_init__(self) -> None:
+        if self.policy not in POLICIES:
+            raise ValueError(
+                f"explore.policy: unknown policy {self.policy!r}; known: {', '.join(POLICIES)}"
+            )
+        unknown = set(self.params) - policy_parameters(POLICIES[self.policy])
+        if unknown:
+            raise ValueError(
+                f"explore.params: unknown parameters {sorted(unknown)} of policy {self.policy!r}; "
+                f"known: {sorted(policy_parameters(POLICIES[self.policy]))}"
+            )
 
 
 @dataclass(frozen=True)
@@ -77,6 +113,11 @@ class Config:
         Sentiment method for user texts (see :class:`~interestlens.interests.sentiment.SentimentAnalyzer`).
     profile
         How events become interest signals (:class:`~interestlens.interests.profile.ProfileConfig`).
+    explore
+        The exploration policy (:class:`ExploreConfig`).
+    store
+        Event store URL where served slates and feedback are logged; default
+        ``sqlite://<data_dir>/events.db`` (the CLI's store). Opened on first use.
     random_state
         Seed of every random step.
     """
@@ -94,20 +135,31 @@ class Config:
     hybrid_models: tuple[str, ...] = HYBRID_BASE
     cold_start_events: int = 3
     profile: ProfileConfig = field(default_factory=ProfileConfig)
+    explore: ExploreConfig = field(default_factory=ExploreConfig)
+    store: str | None = None
     random_state: int = 0
+
+    @property
+    def store_url(self) -> str:
+        """The slate log's store URL (``store`` or the SQLite file under ``data_dir``)."""
+        return self.store or f"sqlite://{Path(self.data_dir) / 'events.db'}"
 
     @classmethod
     def from_toml(cls, path: str | Path) -> Config:
-        r"""Read the ``[engine]`` table (and ``[engine.profile]``) of a TOML file.
+        r"""Read the ``[engine]`` table (and ``[engine.profile]``, ``[engine.explore]``) of a TOML file.
+
+        In ``[engine.explore]``, ``policy`` names the default policy, ``log`` turns the
+        slate log on or off, and every other key is a parameter of that policy.
 
         Examples
         --------
         >>> import tempfile, pathlib
         >>> p = pathlib.Path(tempfile.mkdtemp()) / "interestlens.toml"
-        >>> _ = p.write_text('[engine]\nn_fine = 40\n[engine.profile]\nshort_half_life = 14\n')
+        >>> _ = p.write_text('[engine]\nn_fine = 40\n[engine.profile]\nshort_half_life = 14\n'
+        ...                  '[engine.explore]\npolicy = "lin_ucb"\nalpha = 2.0\n')
         >>> c = Config.from_toml(p)
-        >>> c.n_fine, c.profile.short_half_life
-        (40, 14.0)
+        >>> c.n_fine, c.profile.short_half_life, c.explore.policy, dict(c.explore.params)
+        (40, 14.0, 'lin_ucb', {'alpha': 2.0})
         """
         raw = tomllib.loads(Path(path).read_text()).get("engine", {})
         known = {f.name for f in fields(cls)}
@@ -117,6 +169,15 @@ class Config:
                 f"{path}: unknown [engine] settings {sorted(unknown)}; known: {sorted(known)}"
             )
         prof = raw.pop("profile", {})
+        exp = dict(raw.pop("explore", {}))
+        try:
+            explore = ExploreConfig(
+                policy=exp.pop("policy", ExploreConfig.policy),
+                log=bool(exp.pop("log", True)),
+                params=exp,
+            )
+        except ValueError as exc:
+            raise ValueError(f"{path}: [engine.explore] {exc}") from None
         pknown = {f.name for f in fields(ProfileConfig)}
         if set(prof) - pknown:
             raise ValueError(
@@ -131,15 +192,18 @@ class Config:
         for key in ("item_text_fields", "hybrid_models"):
             if key in raw:
                 raw[key] = tuple(raw[key])
-        return cls(**raw, profile=replace(ProfileConfig(), **prof))
+        return cls(**raw, profile=replace(ProfileConfig(), **prof), explore=explore)
 
 
 @dataclass(frozen=True)
 class _State:
     """Everything one fit produced, swapped in whole by :meth:`Engine.fit`.
 
-    Only the profiles change between fits: :meth:`Engine.observe` folds events into
-    them in place, under the engine's lock.
+    Only the profiles and the exploration policies change between fits:
+    :meth:`Engine.observe` folds events into the profiles, and each policy (fitted on
+    first use) learns from :meth:`Engine.feedback`, in place. A refit starts the
+    policies afresh: what they learned was about the old ranker's candidates (the slate
+    log keeps every slate and reward).
     """
 
     dataset: Dataset
@@ -152,6 +216,7 @@ class _State:
     content: ContentLM | None = None
     item_users: sp.csc_matrix | None = None
     observed: list[pd.DataFrame] = field(default_factory=list)
+    policies: dict[str, Policy] = field(default_factory=dict)
 
 
 class NotFittedError(RuntimeError):
@@ -172,6 +237,9 @@ class Recommendation:
         Whether exploration, not the model's ranking, put it here.
     propensity
         Probability with which the serving policy chose this item at this position.
+    request_id
+        The slate's id (the same for every item of one call of :meth:`Engine.recommend`),
+        under which :meth:`Engine.feedback` takes rewards.
     """
 
     item_id: str
@@ -180,6 +248,7 @@ class Recommendation:
     reason: str
     explored: bool
     propensity: float
+    request_id: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -217,6 +286,7 @@ class Engine:
         self._lock = threading.RLock()
         self._encoder = encoder
         self._sentiment = sentiment
+        self._store: EventStore | None = None
 
     @classmethod
     def from_config(cls, path: str | Path | None = None) -> Engine:
@@ -388,50 +458,146 @@ class Engine:
         return [st.taxonomy[i] for i in ids], vecs
 
     def recommend(
-        self, user_id: str, k: int = 10, *, explain: bool = False, exclude_seen: bool = True
+        self,
+        user_id: str,
+        k: int = 10,
+        *,
+        explain: bool = False,
+        exclude_seen: bool = True,
+        explore: float = 0.0,
+        policy: str | None = None,
     ) -> list[Recommendation]:
-        """The ``k`` items the user most likely wants next.
+        """The ``k`` items the user most likely wants next, through an exploration policy.
 
         Known users with enough history get the configured recommender; users with
         fewer than ``cold_start_events`` events, or known only by what they searched
         or wrote, get ContentLM (their words and few items against item text); unknown
-        users get the most popular items. With ``explain`` each item carries its reason:
-        the interest it serves and the user's history items that contributed most.
+        users get the most popular items. The policy (``policy``, default the configured
+        one) then explores at level ``explore`` in [0, 1]: 0 serves that ranking as is,
+        with propensity 1. Every item carries the slate's ``request_id``, its propensity
+        and whether exploration put it there; the slate is logged to the store (see
+        :class:`ExploreConfig`). With ``explain`` each item carries its reason: the
+        interest it serves and the user's history items that contributed most.
         """
         st = self.state
         if st.recommender is None or st.content is None:
             raise NotFittedError("this engine was fitted with recommender='none'")
         user_id = str(user_id)
+        pol = self.policy(policy)
         n_events = (
             int(st.profiler.n_events_[st.profiler._user_pos[user_id]])
             if user_id in st.profiler._user_pos
             else 0
         )
         known = user_id in st.recommender.user_ids_ and n_events >= self.config.cold_start_events
+        scores = None
         if known:
             source = "personal"
-            recs = st.recommender.recommend(user_id, k=k, exclude_seen=exclude_seen)
-            ranked = list(zip(recs["item_id"], recs["score"], strict=True))
         else:
             ev = self.events()
             mine = ev[ev["user_id"] == user_id]
             source = "content" if len(mine) else "popular"
-            scores = (
+            cold = (
                 st.content.scores_for_history(mine) if len(mine) else st.content._cold_scores(1)[0]
             )
-            cols = top_k(scores[None, :], k)[0]
-            cols = cols[np.isfinite(scores[cols])]
-            ranked = [(str(st.content.item_ids_[c]), float(scores[c])) for c in cols]
+            scores = pd.Series(cold, index=st.content.item_ids_).reindex(pol.item_ids_).to_numpy()
+        slate = pol.recommend(
+            user_id,
+            k,
+            explore=explore,
+            exclude_seen=exclude_seen,
+            scores=scores,
+            context={"source": source, "n_events": n_events},
+        )
+        if self.config.explore.log:
+            self.slate_store.log_slate(**slate.record())
         out = [
             Recommendation(
-                item_id=i, score=float(s), rank=n, reason="", explored=False, propensity=1.0
+                item_id=i,
+                score=s,
+                rank=n,
+                reason="",
+                explored=e,
+                propensity=p,
+                request_id=slate.request_id,
             )
-            for n, (i, s) in enumerate(ranked, 1)
+            for n, (i, s, e, p) in enumerate(
+                zip(slate.item_ids, slate.scores, slate.explored, slate.propensities, strict=True),
+                1,
+            )
         ]
         if explain:
             reasons = self._reasons(user_id, [r.item_id for r in out], source)
-            out = [replace(r, reason=why) for r, why in zip(out, reasons, strict=True)]
+            out = [
+                replace(r, reason=f"exploring something new: {why}" if r.explored else why)
+                for r, why in zip(out, reasons, strict=True)
+            ]
         return out
+
+    def policy(self, name: str | None = None) -> Policy:
+        """The exploration policy ``name`` (default: the configured one), fitted on first use."""
+        st = self.state
+        cfg = self.config.explore
+        name = cfg.policy if name is None else str(name)
+        with self._lock:
+            pol = st.policies.get(name)
+            if pol is None:
+                if st.recommender is None:
+                    raise NotFittedError("this engine was fitted with recommender='none'")
+                params = dict(cfg.params) if name == cfg.policy else {}
+                params.setdefault("random_state", self.config.random_state)
+                pol = build_policy(name, st.recommender, **params)
+                vectors = (
+                    pd.DataFrame(st.item_vectors, index=st.item_ids)
+                    .reindex(st.recommender.item_ids_)
+                    .to_numpy()
+                )
+                pol.fit(st.dataset, item_vectors=vectors, taxonomy=st.taxonomy)
+                st.policies[name] = pol
+            return pol
+
+    def feedback(self, request_id: str, item_id: str, reward: float) -> bool:
+        """A reward for an item of a served slate (a click is 1; shown items without one count 0).
+
+        The policy that served the slate learns from it at once, and the reward is logged
+        with the slate. Returns whether a policy learned from it: ``False`` when the slate
+        is only in the log (served before a refit or a restart, or forgotten by the
+        policy), where the reward is still logged for off-policy evaluation.
+
+        Raises
+        ------
+        KeyError
+            No slate with this ``request_id`` showed ``item_id`` (neither a policy nor
+            the log knows it).
+        ValueError
+            The reward is not a finite number.
+        """
+        request_id = str(request_id)
+        st = self.state
+        with self._lock:
+            holder = next((p for p in st.policies.values() if request_id in p.pending_), None)
+        if holder is not None:
+            holder.update(request_id, item_id, reward)
+        if self.config.explore.log:
+            try:
+                self.slate_store.log_feedback(request_id, str(item_id), reward)
+            except KeyError:
+                if holder is None:
+                    raise KeyError(
+                        f"unknown request_id {request_id!r}: no slate served with it"
+                    ) from None
+                raise
+        elif holder is None:
+            raise KeyError(f"unknown request_id {request_id!r}: no policy holds it")
+        return holder is not None
+
+    @property
+    def slate_store(self) -> EventStore:
+        """The store holding the slate log (opened on first use at ``config.store_url``)."""
+        with self._lock:
+            if self._store is None:
+                self._store = open_store(self.config.store_url)
+            return self._store
 
     def explain(
         self, user_id: str, item_id: str, *, source: str = "personal", n_items: int = 3
@@ -529,7 +695,10 @@ class Engine:
                 f"{file} was saved in format {doc.get('format')}, this interestlens reads {_FORMAT}"
             )
         engine = cls(doc["config"])
-        engine._state = doc["state"]
+        state = doc["state"]
+        if state is not None and not hasattr(state, "policies"):  # saved before policies
+            object.__setattr__(state, "policies", {})
+        engine._state = state
         if engine._state is not None:
             engine._state.profiler.attach(engine.encoder.encode, engine.sentiment)
         return engine

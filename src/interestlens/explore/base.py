@@ -31,6 +31,7 @@ import pandas as pd
 
 from interestlens.data import Dataset
 from interestlens.models import Recommender, top_k
+from interestlens.store.base import check_reward
 
 #: Propensity method of slates whose probabilities are computed in closed form.
 EXACT = "exact"
@@ -167,6 +168,18 @@ def check_positive(name: str, value: float, *, integer: bool = False) -> Any:
         kind = "a positive integer" if integer else "a positive number"
         raise ValueError(f"{name} must be {kind}, got {value!r}")
     return value
+
+
+def policy_parameters(cls: type[Policy]) -> set[str]:
+    """Names of the parameters a policy class takes (its own and its bases')."""
+    names: set[str] = set()
+    for klass in cls.__mro__:
+        if "__init__" in vars(klass) and issubclass(klass, Policy):
+            params = inspect.signature(klass.__init__).parameters.values()
+            names |= {p.name for p in params if p.kind is p.KEYWORD_ONLY}
+    if cls._explore_name != "explore":
+        names.discard("explore")
+    return names
 
 
 def inclusion_probabilities(q: np.ndarray, m: int) -> np.ndarray:
@@ -433,12 +446,7 @@ class Policy(abc.ABC):
             The reward is not a finite number.
         """
         self._check_fitted()
-        try:
-            r = float(reward)
-        except (TypeError, ValueError):
-            raise ValueError(f"reward must be a finite number, got {reward!r}") from None
-        if not math.isfinite(r):
-            raise ValueError(f"reward must be a finite number, got {reward!r}")
+        r = check_reward(reward)
         with self._lock:
             served = self.pending_.get(str(request_id))
             if served is None:
@@ -599,9 +607,10 @@ class Policy(abc.ABC):
         names: list[str] = []
         for cls in type(self).__mro__:
             if "__init__" in vars(cls) and issubclass(cls, Policy):
-                for p in inspect.signature(cls.__init__).parameters.values():
-                    if p.kind is p.KEYWORD_ONLY and p.name not in names:
-                        names.append(p.name)
+                params = inspect.signature(cls.__init__).parameters.values()
+                names += [
+                    p.name for p in params if p.kind is p.KEYWORD_ONLY and p.name not in names
+                ]
         return {p: getattr(self, p) for p in names if p not in self._components}
 
     def __repr__(self) -> str:

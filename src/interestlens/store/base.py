@@ -200,6 +200,17 @@ def _now_us(timestamp: Any) -> int:
     return int(ts.value // 1000)
 
 
+def check_reward(reward: Any) -> float:
+    """``reward`` as a finite float, or ``ValueError`` saying it must be one."""
+    try:
+        r = float(reward)
+    except (TypeError, ValueError):
+        raise ValueError(f"reward must be a finite number, got {reward!r}") from None
+    if not math.isfinite(r):
+        raise ValueError(f"reward must be a finite number, got {reward!r}")
+    return r
+
+
 def _json_safe(value: Any) -> Any:
     """Plain JSON values for a parameters or context mapping (numpy scalars included)."""
     if isinstance(value, Mapping):
@@ -515,12 +526,7 @@ class EventStore(abc.ABC):
         ValueError
             The reward is not a finite number.
         """
-        try:
-            r = float(reward)
-        except (TypeError, ValueError):
-            raise ValueError(f"reward must be a finite number, got {reward!r}") from None
-        if not math.isfinite(r):
-            raise ValueError(f"reward must be a finite number, got {reward!r}")
+        r = check_reward(reward)
         row = (
             str(feedback_id or uuid.uuid4()),
             str(request_id),
