@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from tests.explore.contract import NOW, USER, PolicyContract, draws
+from tests.explore.policy_contract import NOW, USER, PolicyContract, draws
 
 from interestlens.data import Dataset, Event, Item
 from interestlens.explore import ColdStartBoost

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from tests.explore.contract import NOW, USER, PolicyContract
+from tests.explore.policy_contract import NOW, USER, PolicyContract
 
 from interestlens.explore import EpsilonGreedy
 

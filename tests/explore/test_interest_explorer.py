@@ -9,7 +9,7 @@ from typing import ClassVar
 import numpy as np
 import pytest
 from tests.explore.conftest import N_INTERESTS, interest_of
-from tests.explore.contract import NOW, USER, PolicyContract, draws
+from tests.explore.policy_contract import NOW, USER, PolicyContract, draws
 
 from interestlens.explore import InterestExplorer, llm_transitions
 

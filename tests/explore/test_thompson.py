@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import numpy as np
-from tests.explore.contract import NOW, USER, PolicyContract
+from tests.explore.policy_contract import NOW, USER, PolicyContract
 
 from interestlens.explore import LinTS
 
