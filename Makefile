@@ -27,7 +27,7 @@ test: $(VENV)/.installed-dev
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
 
 bench: $(VENV)/.installed-dev
-	for b in ingest encode interests sentiment; do HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/$$b.py || exit 1; done
+	for b in ingest encode interests sentiment accuracy ope explore; do HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/$$b.py || exit 1; done
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check src tests benchmarks
