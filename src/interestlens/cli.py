@@ -914,8 +914,8 @@ def simulate(
         title=f"{st['rounds']} rounds of {st['k']} items, {st['users']} users, "
         f"median of {len(st['seeds'])} seeds; ratios to pure exploitation"
     )
-    cols = ("policy", "explore", "reward", "regret", "interests", "new", "coverage")
-    for col in (*cols, "reward ratio", "discovery ratio"):
+    cols = ("policy", "explore", "clicks", "regret", "found", "new", "coverage", "reward×")
+    for col in (*cols, "found×"):
         table.add_column(col, justify="left" if col == "policy" else "right")
     for r in doc["summary"]:
         table.add_row(
@@ -923,13 +923,18 @@ def simulate(
             f"{r['explore']:g}",
             f"{r['reward']:.0f}",
             f"{r['regret']:.1f}",
-            f"{r['interests_found']:.0f} of {r['true_interests']:.0f}",
+            f"{r['interests_found']:.0f}/{r['true_interests']:.0f}",
             f"{r['new_interests_found']:.0f}",
-            f"{r['coverage']:.2%}",
+            f"{r['coverage']:.1%}",
             f"{r['reward_ratio']:.3f}",
             f"{r['discovery_ratio']:.3f}",
         )
     out.print(table)
+    out.print(
+        "found: true interests with a click (new: not in the starting view); "
+        "reward× and found×: expected reward and interests found relative to pure exploitation",
+        highlight=False,
+    )
     if out_dir is not None:
         out.print(f"written to {out_dir}: simulate.json, frontier.png")
 
