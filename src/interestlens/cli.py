@@ -744,15 +744,43 @@ def _print_report(
         )
 
 
-def _ope_action_dist(log: Any, policy: str | None, evaluation_log: Path | None) -> Any:
-    """The evaluation policy's action_dist: a named policy or another log's empirical one."""
+def _ope_action_dist(
+    log: Any,
+    policy: str | None,
+    evaluation_log: Path | None,
+    explore: float | None,
+    draws: int,
+    data_dir: Path,
+) -> tuple[Any, Any]:
+    """The log to evaluate on and the evaluation policy's action_dist over it.
+
+    A context-free policy by name, another log's empirical one, or one of our exploration
+    policies as fitted in the saved engine (the log then gains the OTHER_ITEMS action).
+    """
     from interestlens.evaluate import ope as ope_mod
+    from interestlens.explore import POLICIES as EXPLORE_POLICIES
 
     if policy is not None and evaluation_log is not None:
         raise CLIError("give --policy or --evaluation-log, not both")
-    if evaluation_log is not None:
-        return ope_mod.empirical_policy(ope_mod.read_log(evaluation_log))(log)
-    return ope_mod.policy_action_dist(policy or "uniform", log)
+    if policy not in EXPLORE_POLICIES:
+        if explore is not None:
+            raise CLIError(
+                f"--explore applies to our exploration policies ({', '.join(EXPLORE_POLICIES)})"
+            )
+        if evaluation_log is not None:
+            return log, ope_mod.empirical_policy(ope_mod.read_log(evaluation_log))(log)
+        if policy is not None and policy not in ope_mod.POLICIES:
+            known = [*ope_mod.POLICIES, *EXPLORE_POLICIES]
+            raise CLIError(f"unknown policy {policy!r}; known: {', '.join(known)}")
+        return log, ope_mod.policy_action_dist(policy or "uniform", log)
+    if log.user_id is None:
+        raise CLIError(
+            f"the log has no user_id column (an Open Bandit Dataset log, say), and the {policy} "
+            "policy needs each row's user; evaluate uniform, logging or --evaluation-log instead"
+        )
+    return ope_mod.engine_action_dist(
+        log, _load_engine(data_dir), policy, explore=explore, n_draws=draws, random_state=0
+    )
 
 
 @app.command()
@@ -767,8 +795,26 @@ def ope(
     ],
     policy: Annotated[
         str | None,
-        typer.Option("--policy", help="Evaluation policy: uniform or logging (default uniform)."),
+        typer.Option(
+            "--policy",
+            help="Evaluation policy: uniform or logging (default uniform), or one of our "
+            "exploration policies (epsilon_greedy, softmax, lin_ucb, lin_ts, "
+            "interest_explorer, cold_start) as fitted in the engine in --data-dir; those "
+            "need a log with user ids (the product's slate log).",
+        ),
     ] = None,
+    explore: Annotated[
+        float | None,
+        typer.Option(
+            "--explore", help="Exploration level of an exploration policy (default: its own)."
+        ),
+    ] = None,
+    draws: Annotated[
+        int,
+        typer.Option(
+            "--draws", help="Simulated slates per logged slate for Monte-Carlo distributions."
+        ),
+    ] = 1000,
     evaluation_log: Annotated[
         Path | None,
         typer.Option(
@@ -789,6 +835,7 @@ def ope(
     ] = 1000,
     alpha: Annotated[float, typer.Option("--alpha", help="Intervals cover 1 - alpha.")] = 0.05,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the bootstrap and folds.")] = 0,
+    data_dir: DataDirOpt = DEFAULT_DATA_DIR,
     json_out: JsonOpt = False,
 ) -> None:
     """Off-policy evaluation: estimate a policy's value from logged bandit feedback."""
@@ -805,7 +852,7 @@ def ope(
     chosen = [
         ope_mod.SwitchDR(tau=tau) if e == "switch-dr" and tau is not None else e for e in names
     ]
-    action_dist = _ope_action_dist(log, policy, evaluation_log)
+    log, action_dist = _ope_action_dist(log, policy, evaluation_log, explore, draws, data_dir)
     results = ope_mod.evaluate_policy(
         log, action_dist, chosen, n_bootstrap=n_bootstrap, alpha=alpha, random_state=seed
     )
@@ -813,6 +860,8 @@ def ope(
         _emit_json({name: r.to_dict() for name, r in results.items()})
         return
     evaluated = f"policy of {evaluation_log}" if evaluation_log else policy or "uniform"
+    if explore is not None:
+        evaluated += f" at explore {explore:g}"
     table = Table(
         title=f"value of {evaluated} on {logfile} ({len(log):,} rows, {1 - alpha:.0%} bootstrap CI)"
     )

@@ -36,6 +36,10 @@ CAMPAIGNS: tuple[str, ...] = ("all", "men", "women")
 OBD_LEN_LIST = 3
 
 
+def _missing(value: object) -> bool:
+    return value is None or (isinstance(value, float) and np.isnan(value))
+
+
 def _readonly(a: np.ndarray) -> np.ndarray:
     a = np.array(a, copy=True)
     a.setflags(write=False)
@@ -73,6 +77,10 @@ class BanditLog:
         Which logging policy and which campaign the rows come from.
     report
         The load's rejection report, when the log was read from a source.
+    user_id, request_id
+        Who each row was shown to and under which served slate, where the log says so
+        (the product's own slate log does; the Open Bandit Dataset does not): string
+        arrays with ``None`` where a row lacks one, or ``None``.
 
     Arrays are copied and made read-only; a log whose arrays disagree in length or hold an
     out-of-range action, position or propensity raises ``ValueError``.
@@ -103,6 +111,8 @@ class BanditLog:
     policy_name: str = ""
     campaign: str = ""
     report: LoadReport | None = None
+    user_id: np.ndarray | None = None
+    request_id: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         ctx = self.context
@@ -151,6 +161,13 @@ class BanditLog:
         set_(self, "timestamp", ts)
         set_(self, "action_ids", _readonly(action_ids))
         set_(self, "item_context", self.item_context.reset_index(drop=True))
+        for key in ("user_id", "request_id"):
+            ids = getattr(self, key)
+            if ids is not None:
+                ids = np.asarray([None if _missing(v) else str(v) for v in ids], dtype=object)
+                if ids.shape != (n,):
+                    raise ValueError(f"{key} has shape {ids.shape}, expected ({n},)")
+                set_(self, key, _readonly(ids))
 
     @classmethod
     def from_frame(
@@ -174,7 +191,8 @@ class BanditLog:
         ----------
         frame
             Columns ``item_id``, ``position``, ``reward``, ``propensity``, optionally
-            ``timestamp``, and the ``context_columns``. Cells may be strings.
+            ``timestamp``, ``user_id`` and ``request_id`` (kept as :attr:`user_id` and
+            :attr:`request_id`), and the ``context_columns``. Cells may be strings.
         item_context
             The items that may be shown, with an ``item_id`` column; its row order fixes the
             action indices. Without it the actions are the item ids in order of first
@@ -305,6 +323,12 @@ class BanditLog:
             policy_name=policy_name,
             campaign=campaign,
             report=report,
+            user_id=_as_str(frame["user_id"])[ok].to_numpy(dtype=object)
+            if "user_id" in frame.columns
+            else None,
+            request_id=_as_str(frame["request_id"])[ok].to_numpy(dtype=object)
+            if "request_id" in frame.columns
+            else None,
         )
 
     def __len__(self) -> int:
@@ -333,6 +357,8 @@ class BanditLog:
             context_names=self.context_names,
             policy_name=self.policy_name,
             campaign=self.campaign,
+            user_id=None if self.user_id is None else self.user_id[mask],
+            request_id=None if self.request_id is None else self.request_id[mask],
         )
 
     def to_frame(self) -> pd.DataFrame:

@@ -24,7 +24,10 @@ k_i)\, \hat q(x_i, a, k_i)`:
 Every estimate comes with a percentile bootstrap interval. :func:`evaluate_policy` runs any
 of them; :func:`cross_fit_rewards` supplies :math:`\hat q` for DM, DR, SNDR and Switch-DR;
 :data:`POLICIES` names built-in evaluation policies and :func:`empirical_policy` turns
-another log into one; :func:`read_log` reads a log file.
+another log into one; :func:`explore_action_dist` (for a policy object) and
+:func:`engine_action_dist` (for a policy of a fitted engine) evaluate one of
+:mod:`interestlens.explore`'s policies on a log that names each row's user, such as the
+product's own slate log; :func:`read_log` reads a log file.
 
 References: Y. Saito, S. Aihara, M. Matsutani and Y. Narita. 2021. Open Bandit Dataset and
 Pipeline. NeurIPS Datasets and Benchmarks. M. Dudík, J. Langford and L. Li. 2011. Doubly
@@ -37,9 +40,9 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import ClassVar, NamedTuple
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -48,9 +51,13 @@ from scipy.special import expit
 
 from interestlens.data.bandit import BanditLog
 
+if TYPE_CHECKING:
+    from interestlens.explore import Policy as ExplorePolicy
+
 __all__ = [
     "DEFAULT_ESTIMATORS",
     "ESTIMATORS",
+    "OTHER_ITEMS",
     "POLICIES",
     "SNDR",
     "SNIPS",
@@ -65,7 +72,9 @@ __all__ = [
     "SwitchDR",
     "cross_fit_rewards",
     "empirical_policy",
+    "engine_action_dist",
     "evaluate_policy",
+    "explore_action_dist",
     "logging_policy",
     "policy_action_dist",
     "read_log",
@@ -652,6 +661,198 @@ def policy_action_dist(name: str, log: BanditLog) -> np.ndarray:
     if name not in POLICIES:
         raise ValueError(f"unknown policy {name!r}; known: {', '.join(POLICIES)}")
     return POLICIES[name](log)
+
+
+#: The extra action :func:`explore_action_dist` adds to a log: every item the log never
+#: shows (and, at a position past the end of a shorter slate, no item at all).
+OTHER_ITEMS = "(items not in the log)"
+
+
+def explore_action_dist(
+    log: BanditLog,
+    policy: ExplorePolicy,
+    *,
+    explore: float | None = None,
+    n_draws: int = 1000,
+    user_scores: Callable[[str], np.ndarray | None] | None = None,
+    exclude_seen: bool = True,
+    random_state: int | None = 0,
+) -> tuple[BanditLog, np.ndarray]:
+    r"""The ``action_dist`` of one of our exploration policies over a log of served slates.
+
+    For every logged slate (rows sharing a ``request_id``; without one, rows sharing user
+    and time) the policy's :meth:`~interestlens.explore.Policy.slate_distribution` for
+    that user, slate length (one past the slate's last logged position) and time gives
+    each row the probability that the policy would put each item at each position. The
+    policy is evaluated as it is now, after all the feedback it has learned from, and is
+    not changed (nothing is served, counted or learned).
+
+    ``explore = 0``, and policies whose slate is certain (LinUCB), are exact; otherwise
+    each slate's distribution is a Monte-Carlo estimate from ``n_draws`` simulated
+    slates, so the importance weight of an item the policy shows with a probability well
+    below ``1 / n_draws`` is mostly 0 (see
+    :meth:`~interestlens.explore.Policy.slate_distribution`).
+
+    The policy can show items the log never did. Their probability is pooled into one
+    extra action, :data:`OTHER_ITEMS`, so the returned log has one action more than
+    ``log``; IPS and SNIPS never use it, and DM and DR score it with what the reward
+    model learns from context and position alone. Items of the log the policy does not
+    know get probability 0.
+
+    Parameters
+    ----------
+    log
+        Logged rows with :attr:`~interestlens.data.bandit.BanditLog.user_id` (and ideally
+        ``request_id``), as ``read_log`` gives for a file exported from
+        ``EventStore.slate_frame``.
+    policy
+        A fitted :class:`~interestlens.explore.Policy`.
+    explore
+        The exploration level evaluated (default: the policy's own).
+    n_draws
+        Simulated slates per logged slate where the distribution is estimated.
+    user_scores
+        The scores of every item (in ``policy.item_ids_`` order) to rank by for a user,
+        or ``None`` for the policy's ranker; :func:`engine_action_dist` passes the
+        engine's cold-start scores this way.
+    exclude_seen
+        As in :meth:`~interestlens.explore.Policy.recommend`.
+    random_state
+        Seed of the simulated slates.
+
+    Returns
+    -------
+    (BanditLog, numpy.ndarray)
+        ``log`` with :data:`OTHER_ITEMS` appended to its actions, and the action
+        distribution of shape ``(len(log), log.n_actions + 1, log.len_list)``, both ready
+        for :func:`evaluate_policy`. It takes ``8 * n_rows * n_actions * len_list`` bytes.
+
+    Raises
+    ------
+    ValueError
+        The log does not say who each row was shown to (an Open Bandit Dataset log, say).
+
+    Examples
+    --------
+    >>> from interestlens.data import Dataset, Event
+    >>> from interestlens.explore import EpsilonGreedy
+    >>> from interestlens.models import Popularity
+    >>> ds = Dataset.from_records([Event(f"u{u}", f"i{i}", "click")
+    ...                            for u in range(6) for i in range(u + 2)])
+    >>> policy = EpsilonGreedy(Popularity()).fit(ds)
+    >>> log = BanditLog.from_frame(pd.DataFrame({"request_id": ["r1", "r1"],
+    ...     "user_id": ["new user"] * 2, "item_id": ["i0", "i5"], "position": [0, 1],
+    ...     "reward": [1, 0], "propensity": [0.5, 0.1]}))
+    >>> log2, pi = explore_action_dist(log, policy, explore=0.0)
+    >>> log2.action_ids.tolist(), pi[:, :, 1].tolist()  # i1 is greedy at position 1
+    (['i0', 'i5', '(items not in the log)'], [[0.0, 0.0, 1.0], [0.0, 0.0, 1.0]])
+    >>> evaluate_policy(log2, pi, ["ips"], n_bootstrap=10)["ips"].estimate
+    1.0
+    """
+    if log.user_id is None:
+        raise ValueError(
+            f"evaluating the {policy.name} policy needs each row's user, and this log has no "
+            "user_id column (an Open Bandit Dataset log, say); evaluate a context-free policy "
+            f"({', '.join(POLICIES)}, or another log's) instead"
+        )
+    users = log.user_id
+    lacking = np.flatnonzero(pd.isna(users))
+    if len(lacking):
+        raise ValueError(f"{len(lacking)} rows have no user_id (the first is row {lacking[0]})")
+    if log.request_id is not None and not pd.isna(log.request_id).any():
+        keys = pd.Series(log.request_id, dtype=object)
+    else:
+        keys = pd.Series(users, dtype=object) + "\x00" + pd.Series(log.timestamp.astype(str))
+    request, _ = pd.factorize(keys)
+    n_req = int(request.max()) + 1 if len(request) else 0
+    first = np.full(n_req, len(log))
+    np.minimum.at(first, request, np.arange(len(log)))
+    length = np.zeros(n_req, dtype=np.int64)
+    np.maximum.at(length, request, log.position + 1)
+    n_actions = log.n_actions + 1
+    column = pd.Index(log.action_ids).get_indexer(pd.Index(policy.item_ids_))
+    known = column >= 0
+    rng = np.random.default_rng(random_state)
+    per_request = np.zeros((n_req, n_actions, log.len_list))
+    for r in range(n_req):
+        user = str(users[first[r]])
+        when = log.timestamp[first[r]]
+        dist = policy.slate_distribution(
+            user,
+            int(length[r]),
+            explore=explore,
+            n_draws=n_draws,
+            random_state=rng,
+            exclude_seen=exclude_seen,
+            scores=None if user_scores is None else user_scores(user),
+            now=None if pd.isna(when) else when,
+        )
+        probs = dist.probabilities
+        per_request[r, column[known], : length[r]] = probs[:, known].T
+        per_request[r, -1, : length[r]] = 1.0 - probs[:, known].sum(axis=1)
+    np.clip(per_request[:, -1, :], 0.0, 1.0, out=per_request[:, -1, :])
+    items = pd.concat(
+        [log.item_context, pd.DataFrame({"item_id": [OTHER_ITEMS]})], ignore_index=True
+    )
+    extended = replace(log, action_ids=[*log.action_ids, OTHER_ITEMS], item_context=items)
+    return extended, per_request[request]
+
+
+def engine_action_dist(
+    log: BanditLog,
+    engine: Any,
+    policy: str | None = None,
+    *,
+    explore: float | None = None,
+    n_draws: int = 1000,
+    random_state: int | None = 0,
+) -> tuple[BanditLog, np.ndarray]:
+    """:func:`explore_action_dist` for a policy of a fitted :class:`~interestlens.Engine`.
+
+    The policy is ``engine.policy(policy)`` (the configured one by default; one the engine
+    has not used yet is fitted with its defaults, as its first request would). Each user
+    is scored the way ``Engine.recommend`` scores them: a known user with enough history
+    by the engine's recommender, a cold or unknown user by content scores of what they
+    did, or by popularity when they did nothing.
+
+    Parameters
+    ----------
+    log
+        Logged rows with user ids (see :func:`explore_action_dist`).
+    engine
+        A fitted ``Engine``.
+    policy
+        Name of one of :data:`interestlens.explore.POLICIES`.
+    explore, n_draws, random_state
+        As in :func:`explore_action_dist`.
+    """
+    pol = engine.policy(policy)
+    st = engine.state
+    events = engine.events()
+    by_user = {str(u): g for u, g in events.groupby("user_id", sort=False)}
+    min_events = engine.config.cold_start_events
+
+    def scores(user_id: str) -> np.ndarray | None:
+        row = st.profiler._user_pos.get(user_id)
+        n_events = 0 if row is None else int(st.profiler.n_events_[row])
+        if user_id in st.recommender.user_ids_ and n_events >= min_events:
+            return None
+        mine = by_user.get(user_id)
+        cold = (
+            st.content.scores_for_history(mine)
+            if mine is not None and len(mine)
+            else st.content._cold_scores(1)[0]
+        )
+        return pd.Series(cold, index=st.content.item_ids_).reindex(pol.item_ids_).to_numpy()
+
+    return explore_action_dist(
+        log,
+        pol,
+        explore=explore,
+        n_draws=n_draws,
+        user_scores=scores,
+        random_state=random_state,
+    )
 
 
 #: Column names read as ``reward`` / ``propensity`` in a generic log file.

@@ -115,6 +115,34 @@ class Slate:
         }
 
 
+@dataclass(frozen=True)
+class SlateDistribution:
+    """Where a policy would put each item in a slate for one user, without serving it.
+
+    Attributes
+    ----------
+    item_ids
+        The policy's items (:attr:`Policy.item_ids_`), in column order.
+    probabilities
+        ``(k, len(item_ids))``: row ``j`` is the probability of each item at position ``j``.
+        A row sums to 1, or is all zero where the slate would be shorter than ``k``
+        (fewer eligible items).
+    method
+        ``"exact"``, or ``"monte-carlo:N"`` for shares of ``N`` simulated slates.
+    """
+
+    item_ids: pd.Index
+    probabilities: np.ndarray
+    method: str
+
+    def probability(self, item_id: str, position: int) -> float:
+        """The probability of ``item_id`` at ``position`` (0 for an item the policy lacks)."""
+        col = self.item_ids.get_indexer([str(item_id)])[0]
+        if col < 0 or not 0 <= position < len(self.probabilities):
+            return 0.0
+        return float(self.probabilities[position, col])
+
+
 @dataclass
 class _Served:
     """What a policy remembers of a slate until its feedback is in."""
@@ -369,16 +397,9 @@ class Policy(abc.ABC):
         now
             The request time (default: the clock), for age cut-offs and the log.
         """
-        self._check_fitted()
-        level = check_unit("explore", self.explore if explore is None else explore)
-        if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
-            raise ValueError(f"k must be a positive integer, got {k!r}")
-        user_id = str(user_id)
-        now = pd.Timestamp.now(tz="UTC") if now is None else pd.Timestamp(now)
-        now = now.tz_localize("UTC") if now.tzinfo is None else now.tz_convert("UTC")
-        s = self._user_scores(user_id, scores, exclude_seen)
-        greedy = top_k(s[None, :], int(k))[0]
-        greedy = greedy[np.isfinite(s[greedy])]
+        user_id, level, now, s, greedy = self._request(
+            user_id, k, explore, exclude_seen, scores, now
+        )
         with self._lock:
             if level == 0.0 or len(greedy) == 0:
                 cols, props, method = greedy, np.ones(len(greedy)), EXACT
@@ -411,6 +432,132 @@ class Policy(abc.ABC):
             context=summary,
             timestamp=now,
         )
+
+    def _request(
+        self,
+        user_id: str,
+        k: int,
+        explore: float | None,
+        exclude_seen: bool,
+        scores: np.ndarray | None,
+        now: pd.Timestamp | None,
+    ) -> tuple[str, float, pd.Timestamp, np.ndarray, np.ndarray]:
+        """A request's checked arguments: user id, level, UTC time, scores, greedy columns."""
+        self._check_fitted()
+        level = check_unit("explore", self.explore if explore is None else explore)
+        if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
+            raise ValueError(f"k must be a positive integer, got {k!r}")
+        user_id = str(user_id)
+        now = pd.Timestamp.now(tz="UTC") if now is None else pd.Timestamp(now)
+        now = now.tz_localize("UTC") if now.tzinfo is None else now.tz_convert("UTC")
+        s = self._user_scores(user_id, scores, exclude_seen)
+        greedy = top_k(s[None, :], int(k))[0]
+        return user_id, level, now, s, greedy[np.isfinite(s[greedy])]
+
+    def slate_distribution(
+        self,
+        user_id: str,
+        k: int = 10,
+        *,
+        explore: float | None = None,
+        n_draws: int = 1000,
+        random_state: int | np.random.Generator | None = 0,
+        exclude_seen: bool = True,
+        scores: np.ndarray | None = None,
+        now: pd.Timestamp | None = None,
+    ) -> SlateDistribution:
+        """The probability of each item at each position of the slate :meth:`recommend` would serve.
+
+        Nothing about the policy changes: no slate is remembered or counted, nothing is
+        learned, and the policy's own random generator is left where it was, so the next
+        :meth:`recommend` is the same as without this call. The distribution is the
+        policy's as it is now (after all feedback so far).
+
+        ``explore = 0``, and any request whose slate is certain (the policy reports
+        propensity 1 at every position, as LinUCB does), is exact. Otherwise it is a
+        Monte-Carlo estimate: the policy's own slate selection is run ``n_draws`` times
+        with a generator seeded by ``random_state``, and each entry is the share of those
+        slates that put the item at the position (standard error about
+        ``sqrt(p (1 - p) / n_draws)``). It suits every policy, Thompson sampling and
+        Plackett–Luce slates included; its limit is that an item shown with a probability
+        well below ``1 / n_draws`` (one of thousands of uniformly random picks under
+        epsilon-greedy, say) mostly gets 0. Each draw costs one slate selection (for
+        Softmax and LinTS that includes their own propensity estimate).
+
+        Parameters
+        ----------
+        user_id, k, explore, exclude_seen, scores, now
+            As in :meth:`recommend`.
+        n_draws
+            Simulated slates behind a Monte-Carlo estimate.
+        random_state
+            Seed (or generator) of the simulated slates.
+
+        Returns
+        -------
+        SlateDistribution
+
+        Examples
+        --------
+        >>> from interestlens.data import Dataset, Event
+        >>> from interestlens.models import Popularity
+        >>> from interestlens.explore import EpsilonGreedy
+        >>> ds = Dataset.from_records([Event(f"u{u}", f"i{i}", "click")
+        ...                            for u in range(6) for i in range(u + 2)])
+        >>> policy = EpsilonGreedy(Popularity()).fit(ds)
+        >>> dist = policy.slate_distribution("new user", k=2, explore=0.5, n_draws=4000)
+        >>> dist.method, dist.probabilities.shape, dist.probabilities.sum(axis=1).tolist()
+        ('monte-carlo:4000', (2, 7), [1.0, 1.0])
+        >>> round(dist.probability("i0", 0), 1), round(dist.probability("i2", 1), 2)  # 0.5, 0.5 / 5
+        (0.5, 0.1)
+        >>> policy.slate_distribution("new user", k=2, explore=0.0).probabilities[:, :3].tolist()
+        [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]
+        >>> len(policy.pending_), int(policy.shown_.sum())  # nothing served, nothing counted
+        (0, 0)
+        """
+        check_positive("n_draws", n_draws, integer=True)
+        user_id, level, now, s, greedy = self._request(
+            user_id, k, explore, exclude_seen, scores, now
+        )
+        if level == 0.0 or len(greedy) == 0:
+            slates, method = greedy[None, :], EXACT
+        else:
+            rng = np.random.default_rng(random_state)
+            with self._lock:
+                slates, method = self._sample_slates(user_id, s, greedy, level, now, n_draws, rng)
+        probs = np.zeros((int(k), len(self.item_ids_)))
+        positions = np.broadcast_to(np.arange(slates.shape[1]), slates.shape)
+        np.add.at(probs, (positions, slates), 1.0)
+        return SlateDistribution(self.item_ids_, probs / len(slates), method)
+
+    def _sample_slates(
+        self,
+        user_id: str,
+        scores: np.ndarray,
+        greedy: np.ndarray,
+        explore: float,
+        now: pd.Timestamp,
+        n_draws: int,
+        rng: np.random.Generator,
+    ) -> tuple[np.ndarray, str]:
+        """Slates :meth:`_select` draws with ``rng`` (one per row) and the method they give.
+
+        Called under the lock. The policy's generator is swapped for ``rng`` for the
+        duration and put back, so its stream is untouched. A first slate with propensity
+        1 everywhere is certain: it is returned alone, as exact.
+        """
+        own = self.rng_
+        self.rng_ = rng
+        try:
+            cols, props, method = self._select(user_id, scores, greedy, explore, now)
+            if method == EXACT and np.all(np.asarray(props) == 1.0):
+                return np.asarray(cols, dtype=np.int64)[None, :], EXACT
+            draws = [np.asarray(cols, dtype=np.int64)]
+            for _ in range(n_draws - 1):
+                draws.append(np.asarray(self._select(user_id, scores, greedy, explore, now)[0]))
+        finally:
+            self.rng_ = own
+        return np.vstack(draws).astype(np.int64), f"monte-carlo:{n_draws}"
 
     @abc.abstractmethod
     def _select(
@@ -651,6 +798,7 @@ __all__ = [
     "EXACT",
     "Policy",
     "Slate",
+    "SlateDistribution",
     "check_unit",
     "inclusion_probabilities",
     "robust_z",
