@@ -774,8 +774,15 @@ def explore_action_dist(
     known = column >= 0
     rng = np.random.default_rng(random_state)
     per_request = np.zeros((n_req, n_actions, log.len_list))
-    for r in range(n_req):
+    last_user: str | None = None
+    scores = np.empty(0)
+    # requests by user, so each user is scored once
+    for r in sorted(range(n_req), key=lambda r: (str(users[first[r]]), r)):
         user = str(users[first[r]])
+        if user != last_user:
+            given = None if user_scores is None else user_scores(user)
+            scores = policy.ranker.score_all([user])[0] if given is None else given
+            last_user = user
         when = log.timestamp[first[r]]
         dist = policy.slate_distribution(
             user,
@@ -784,7 +791,7 @@ def explore_action_dist(
             n_draws=n_draws,
             random_state=rng,
             exclude_seen=exclude_seen,
-            scores=None if user_scores is None else user_scores(user),
+            scores=scores,
             now=None if pd.isna(when) else when,
         )
         probs = dist.probabilities
