@@ -1,0 +1,329 @@
+"""Exploration on simulated users of ml-latest-small (issue 5, "done when").
+
+Simulated users come from :class:`interestlens.evaluate.UserSimulator` with its defaults:
+each user's true click probabilities from EASE fitted on all of ml-latest-small (rank-
+normal logistic link, 1% for the user's median item), true interests from the taxonomy,
+and every policy starting from the first 30% of each user's history (ALS ranker, item
+text, taxonomy all fitted on that view). Each run plays ``--rounds`` slates of ``--k``
+items to users drawn from ``--users`` users; every seed fixes the users, their order and
+the click draws, shared by every policy (common random numbers).
+
+Targets:
+
+(a) some policy finds at least 1.5 times the true interests pure exploitation finds over
+    the rounds while keeping at least 95% of its cumulative reward (medians over seeds of
+    the per-seed ratios; checked for interests found and for *new* interests found);
+(b) our LinUCB or LinTS reaches at least the cumulative reward of Vowpal Wabbit's
+    ``--cb_explore_adf`` given the same features in the same simulation (median over
+    seeds, best explore level of each; realised clicks and expected reward).
+
+Vowpal Wabbit (a dev-only peer) runs as a policy adapter below: the ranker's same top 100
+candidates, each an action with exactly the features our linear policies use
+(``LinearPolicy.features``: ranker score, item embedding, user vector and their product),
+one ADF example per slate position over the candidates still unpicked, cost -1 for a
+click and 0 otherwise, learnt before the next request. Two explorations: ``epsilon``
+(``--epsilon explore``) and ``squarecb`` (``--squarecb --gamma_scale 1/explore``, so
+explore 0.1 is VW's default gamma scale of 10), with VW's default learning rate, and a
+sensitivity run of both at learning rates 0.02, 0.1 and 2 (explore 0.1 and 0.2); target
+(b) compares against the best VW configuration of all.
+
+A reference beside the policies, ``interest_oracle``, explores interests with perfect
+knowledge: it gives ``explore * k`` positions to the truly best item of each true interest
+the user has not clicked into yet. It is not a policy anyone could run; it shows how far
+interest exploration could go in this simulation, which is what limits target (a).
+
+    python benchmarks/explore.py [--rounds 200] [--users 100] [--seeds 0,1,2,3,4]
+        [--explore 0,0.1,0.2,0.3,0.5] [--k 10]
+
+Writes benchmarks/results/explore.json and benchmarks/results/explore_frontier.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import vowpalwabbit
+
+from interestlens import datasets
+from interestlens.evaluate import UserSimulator, simulate
+from interestlens.evaluate.simulate import EXPLOIT, ORACLE, named_policies
+from interestlens.explore import POLICIES, LinearPolicy, Policy
+from interestlens.explore.base import EXACT, _Served
+from interestlens.models import Recommender
+
+RESULTS = Path(__file__).parent / "results"
+LINEAR = ("lin_ucb", "lin_ts")
+REFERENCES = (ORACLE, EXPLOIT, "interest_oracle")
+#: Learning rates of the VW sensitivity runs (VW's default is 0.5), at explore 0.1 and 0.2.
+VW_RATES = (0.02, 0.1, 2.0)
+
+
+class VowpalWabbit(LinearPolicy):
+    """Vowpal Wabbit ``--cb_explore_adf`` over the candidates and features of our linear policies."""
+
+    name = "vowpal_wabbit"
+
+    def __init__(
+        self, ranker: Recommender, *, algorithm: str = "epsilon", options: str = "", **kwargs: Any
+    ) -> None:
+        super().__init__(ranker, **kwargs)
+        self.algorithm = algorithm
+        self.options = options
+
+    def arguments(self, explore: float) -> str:
+        how = (
+            f"--epsilon {explore:g}"
+            if self.algorithm == "epsilon"
+            else f"--squarecb --gamma_scale {1 / explore:g}"
+        )
+        return f"--cb_explore_adf {how} {self.options} --quiet --random_seed {self.random_state}"
+
+    def _fit(self, dataset: Any, item_vectors: np.ndarray | None, taxonomy: Any) -> None:
+        super()._fit(dataset, item_vectors, taxonomy)
+        self.workspaces_: dict[float, vowpalwabbit.Workspace] = {}
+        self.unlearnt_: list[tuple[_Served, float, list]] = []
+        self.steps_: tuple[float, list] | None = None
+
+    def _workspace(self, explore: float) -> vowpalwabbit.Workspace:
+        if explore not in self.workspaces_:
+            self.workspaces_[explore] = vowpalwabbit.Workspace(self.arguments(explore))
+        return self.workspaces_[explore]
+
+    def _learn_served(self) -> None:
+        """Learn every slate served so far: its rewards are in by the next request."""
+        for served, explore, steps in self.unlearnt_:
+            vw = self._workspace(explore)
+            for position, (lines, chosen, prob) in enumerate(steps):
+                cost = -served.rewards.get(position, 0.0)
+                labelled = list(lines)
+                labelled[chosen] = f"0:{cost:g}:{prob:.6g} {lines[chosen]}"
+                vw.learn(labelled)
+        self.unlearnt_.clear()
+
+    def _select(
+        self, user_id: str, scores: np.ndarray, greedy: np.ndarray, explore: float, now: Any
+    ) -> tuple[np.ndarray, np.ndarray, str]:
+        self._learn_served()
+        vw = self._workspace(explore)
+        pool, X = self._candidates(user_id, scores, len(greedy))
+        lines = ["|x " + " ".join(f"{j}:{v:.5g}" for j, v in enumerate(x) if v) for x in X]
+        remaining = list(range(len(pool)))
+        picked, props, steps = [], [], []
+        for _ in range(len(greedy)):
+            shown = [lines[i] for i in remaining]
+            pmf = np.asarray(vw.predict(shown), dtype=np.float64)
+            pmf /= pmf.sum()
+            j = int(self.rng_.choice(len(remaining), p=pmf))
+            steps.append((shown, j, float(pmf[j])))
+            props.append(float(pmf[j]))
+            picked.append(remaining.pop(j))
+        self.steps_ = (explore, steps)
+        # each position's probability given the positions before it
+        return pool[picked], np.asarray(props), "sequential-conditional"
+
+    def _served(self, served: _Served, scores: np.ndarray) -> np.ndarray:
+        X = super()._served(served, scores)  # keeps the user vector as our policies do
+        if self.steps_ is not None:
+            self.unlearnt_.append((served, *self.steps_))
+            self.steps_ = None
+        return X
+
+
+class InterestOracle(Policy):
+    """A reference, not a product policy: interest exploration with perfect knowledge.
+
+    ``round(explore * k)`` positions go to the truly best eligible item of each of the
+    user's true interests that no click has found yet (the best of those first); the
+    ranker's greedy slate fills the rest. It shows how many interests exploration could
+    find, and at what reward, if it knew what the simulated user likes.
+    """
+
+    name = "interest_oracle"
+    _components = ("ranker", "simulator")
+
+    def __init__(self, ranker: Recommender, *, simulator: UserSimulator, **kwargs: Any) -> None:
+        super().__init__(ranker, **kwargs)
+        self.simulator = simulator
+
+    def _fit(self, dataset: Any, item_vectors: np.ndarray | None, taxonomy: Any) -> None:
+        self.found_: dict[str, set[int]] = {}
+
+    def _select(
+        self, user_id: str, scores: np.ndarray, greedy: np.ndarray, explore: float, now: Any
+    ) -> tuple[np.ndarray, np.ndarray, str]:
+        sim = self.simulator
+        row = sim.user_ids_.get_loc(user_id)
+        k = len(greedy)
+        eligible = np.isfinite(scores)
+        p = np.where(eligible, sim.click_prob_[row], -1.0)
+        found = self.found_.get(user_id, set())
+        best = []
+        for c in np.flatnonzero(sim.true_interests_[row]):
+            members = np.flatnonzero((sim.item_interest_ == c) & eligible)
+            if c not in found and len(members):
+                best.append(members[np.argmax(p[members])])
+        picks = sorted(best, key=lambda j: -p[j])[: round(explore * k)]
+        lead = [c for c in greedy if c not in picks][: k - len(picks)]
+        return np.asarray(lead + picks, dtype=np.int64), np.ones(k), EXACT
+
+    def _learn(self, served: _Served, position: int, old: float, new: float) -> None:
+        if new > 0:
+            interest = int(self.simulator.item_interest_[served.cols[position]])
+            self.found_.setdefault(served.user_id, set()).add(interest)
+
+
+def vw_factory(algorithm: str, options: str = ""):
+    return lambda ranker, seed: VowpalWabbit(
+        ranker, algorithm=algorithm, options=options, random_state=seed
+    )
+
+
+def best_level(summary: pd.DataFrame, policy: str, measure: str) -> tuple[float, float]:
+    """The explore level (> 0) where ``policy``'s median ``measure`` is highest, and that median."""
+    part = summary.loc[policy]
+    part = part[part.index > 0]
+    level = float(part[measure].idxmax())
+    return level, float(part.loc[level, measure])
+
+
+def target_a(summary: pd.DataFrame, ratio: str) -> dict[str, Any]:
+    """Best discovery ratio among runs keeping >= 95% of exploitation's reward."""
+    s = summary.reset_index()
+    s = s[~s["policy"].isin(REFERENCES) & (s["explore"] > 0)]
+    keeping = s[s["reward_ratio"] >= 0.95]
+    best = keeping.loc[keeping[ratio].idxmax()] if len(keeping) else None
+    return {
+        "measure": ratio,
+        "best_keeping_95pct_reward": None
+        if best is None
+        else {
+            "policy": best["policy"],
+            "explore": float(best["explore"]),
+            ratio: float(best[ratio]),
+            "reward_ratio": float(best["reward_ratio"]),
+        },
+        "best_at_any_reward": {
+            "policy": s.loc[s[ratio].idxmax(), "policy"],
+            "explore": float(s.loc[s[ratio].idxmax(), "explore"]),
+            ratio: float(s[ratio].max()),
+            "reward_ratio": float(s.loc[s[ratio].idxmax(), "reward_ratio"]),
+        },
+        "met": bool(len(keeping) and keeping[ratio].max() >= 1.5),
+        "perfect_knowledge_reference": [
+            {"explore": float(e), ratio: float(r[ratio]), "reward_ratio": float(r["reward_ratio"])}
+            for e, r in summary.loc["interest_oracle"].iterrows()
+            if e > 0
+        ],
+    }
+
+
+def progress(line: str) -> None:
+    print(line, flush=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rounds", type=int, default=200)
+    ap.add_argument("--users", type=int, default=100)
+    ap.add_argument("--k", type=int, default=10)
+    ap.add_argument("--seeds", default="0,1,2,3,4")
+    ap.add_argument("--explore", default="0,0.1,0.2,0.3,0.5")
+    args = ap.parse_args()
+    seeds = [int(s) for s in args.seeds.split(",")]
+    levels = [float(e) for e in args.explore.split(",")]
+    os.environ.setdefault("INTERESTLENS_CACHE_DIR", str(Path(".interestlens") / "cache"))
+
+    started = time.perf_counter()
+    sim = UserSimulator().fit(datasets.load("ml-latest-small"))
+    build_s = time.perf_counter() - started
+    policies = {
+        **named_policies(list(POLICIES)),
+        "vw_epsilon": vw_factory("epsilon"),
+        "vw_squarecb": vw_factory("squarecb"),
+        "interest_oracle": lambda ranker, seed: InterestOracle(
+            ranker, simulator=sim, random_state=seed
+        ),
+    }
+    common = {"rounds": args.rounds, "k": args.k, "seeds": seeds, "n_users": args.users}
+    started = time.perf_counter()
+    result = simulate(sim, policies, explore=levels, progress=progress, **common)
+    play_s = time.perf_counter() - started
+    summary = result.summary()
+    variants = {
+        f"vw_{alg}_l{rate:g}": vw_factory(alg, f"-l {rate:g}")
+        for alg in ("epsilon", "squarecb")
+        for rate in VW_RATES
+    }
+    started = time.perf_counter()
+    sensitivity = simulate(sim, variants, explore=[0.1, 0.2], progress=progress, **common)
+    sensitivity_s = time.perf_counter() - started
+    vw_summary = sensitivity.summary().drop([ORACLE, EXPLOIT], level="policy")
+    peers_all = pd.concat([summary, vw_summary])
+
+    vs_vw = {}
+    for measure in ("reward", "expected_reward"):
+        ours = {p: best_level(summary, p, measure) for p in LINEAR}
+        names = ["vw_epsilon", "vw_squarecb", *variants]
+        peers = {p: best_level(peers_all, p, measure) for p in names}
+        best_ours = max(ours.items(), key=lambda kv: kv[1][1])
+        best_vw = max(peers.items(), key=lambda kv: kv[1][1])
+        vs_vw[measure] = {
+            "ours": {p: {"explore": e, measure: v} for p, (e, v) in ours.items()},
+            "vowpal_wabbit": {p: {"explore": e, measure: v} for p, (e, v) in peers.items()},
+            "best_ours": best_ours[0],
+            "best_vw": best_vw[0],
+            "ratio": best_ours[1][1] / best_vw[1][1],
+            "met": best_ours[1][1] >= best_vw[1][1],
+        }
+    doc = {
+        "settings": result.settings,
+        "seconds": {
+            "build_simulator": build_s,
+            "play": play_s,
+            "vw_sensitivity": sensitivity_s,
+        },
+        "vowpal_wabbit": {
+            "version": vowpalwabbit.__version__,
+            "epsilon": VowpalWabbit(None, algorithm="epsilon").arguments(0.1),
+            "squarecb": VowpalWabbit(None, algorithm="squarecb").arguments(0.1),
+            "sensitivity": vw_summary.reset_index().to_dict(orient="records"),
+        },
+        "targets": {
+            "a_interests_found": target_a(summary, "discovery_ratio"),
+            "a_new_interests_found": target_a(summary, "new_discovery_ratio"),
+            "b_linear_vs_vowpal_wabbit": vs_vw,
+        },
+        **result.to_dict(),
+    }
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "explore.json").write_text(json.dumps(doc, indent=2, default=str) + "\n")
+    result.frontier(RESULTS / "explore_frontier.png", targets=(0.95, 1.5))
+
+    show = summary.reset_index()
+    cols = ["policy", "explore", "reward", "expected_reward", "regret", "interests_found"]
+    cols += ["new_interests_found", "coverage", "reward_ratio", "discovery_ratio"]
+    cols += ["new_discovery_ratio"]
+    with pd.option_context("display.width", 200, "display.max_columns", 20):
+        print(show[cols].round(3).to_string(index=False))
+    for key, t in doc["targets"].items():
+        if key.startswith("a_"):
+            print(f"\n(a) {t['measure']}: best keeping 95% reward {t['best_keeping_95pct_reward']}")
+            print(f"    best at any reward {t['best_at_any_reward']}; met: {t['met']}")
+            print(f"    perfect-knowledge interest explorer: {t['perfect_knowledge_reference']}")
+    for measure, t in vs_vw.items():
+        print(
+            f"\n(b) {measure}: ours {t['ours']}\n    VW {t['vowpal_wabbit']}\n"
+            f"    best ours / best VW = {t['ratio']:.3f}; met: {t['met']}"
+        )
+    print(f"\nsimulator {build_s:.0f} s, play {play_s:.0f} s; written to {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()
