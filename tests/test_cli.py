@@ -225,3 +225,24 @@ def test_commands_that_need_a_fit_say_so(tmp_path):
     p = run("profile", "1", "--data-dir", str(tmp_path))
     assert p.returncode == 2 and "run `interestlens fit`" in p.stderr
     assert len(p.stderr.strip().splitlines()) == 1
+
+
+def test_recommend_explores_and_logs_the_slate(fitted_dir):
+    greedy = json.loads(run("recommend", "414", "--data-dir", str(fitted_dir), "--json").stdout)
+    assert all(it["propensity"] == 1.0 and not it["explored"] for it in greedy["items"])
+    p = run(
+        "recommend", "414", "--explore", "1", "--k", "5", "--data-dir", str(fitted_dir), "--json"
+    )
+    assert p.returncode == 0, p.stderr
+    doc = json.loads(p.stdout)
+    assert doc["request_id"] and doc["request_id"] != greedy["request_id"]
+    assert len(doc["items"]) == 5 and any(it["explored"] for it in doc["items"])
+    assert all(0 < it["propensity"] <= 1 for it in doc["items"])
+    from interestlens.store import open_store
+
+    with open_store(f"sqlite://{fitted_dir / 'events.db'}") as store:
+        logged = store.slate_frame()
+    served = logged[logged["request_id"] == doc["request_id"]]
+    assert served["item_id"].tolist() == [it["item_id"] for it in doc["items"]]
+    bad = run("recommend", "414", "--explore", "2", "--data-dir", str(fitted_dir))
+    assert bad.returncode == 2

@@ -321,13 +321,18 @@ def _engine_dir(data_dir: Path) -> Path:
 
 
 def _load_engine(data_dir: Path) -> Any:
+    from dataclasses import replace
+
     from interestlens.engine import Engine
 
     if not (_engine_dir(data_dir) / "engine.pkl").exists():
         raise CLIError(
             f"no fitted engine in {data_dir}: run `interestlens fit` (or `interestlens demo`) first"
         )
-    return Engine.load(_engine_dir(data_dir))
+    engine = Engine.load(_engine_dir(data_dir))
+    # the engine lives in data_dir now: its slate log and caches go there too
+    engine.config = replace(engine.config, data_dir=data_dir)
+    return engine
 
 
 def _load_dataset(dataset: str | None, store: str | None) -> Any:
@@ -490,12 +495,24 @@ def recommend(
     explain: Annotated[
         bool, typer.Option("--explain", help="Say why each item is recommended.")
     ] = False,
+    explore: Annotated[
+        float,
+        typer.Option("--explore", min=0.0, max=1.0, help="0 exploits only; up to 1 explores more."),
+    ] = 0.0,
+    policy: Annotated[
+        str | None,
+        typer.Option("--policy", help="Exploration policy (default: the configured one)."),
+    ] = None,
     data_dir: DataDirOpt = DEFAULT_DATA_DIR,
     json_out: JsonOpt = False,
 ) -> None:
-    """Recommend items for a user, optionally with the reason for each."""
+    """Recommend items for a user through an exploration policy; the slate is logged.
+
+    Each item carries its propensity and whether exploration placed it; the slate's
+    request id is what feedback refers to.
+    """
     engine = _load_engine(data_dir)
-    recs = engine.recommend(user, k=k, explain=explain)
+    recs = engine.recommend(user, k=k, explain=explain, explore=explore, policy=policy)
     titles = engine.state.dataset.items.set_index("item_id")["title"]
     items = [
         {
@@ -508,14 +525,19 @@ def recommend(
         }
         for r in recs
     ]
+    request_id = recs[0].request_id if recs else ""
     if json_out:
-        _emit_json({"user_id": user, "items": items})
+        _emit_json({"user_id": user, "request_id": request_id, "items": items})
         return
-    table = Table(title=f"recommendations for user {user}")
-    for col in ("#", "item", "title", "score") + (("why",) if explain else ()):
-        table.add_column(col, justify="right" if col in ("#", "score") else "left")
+    table = Table(title=f"recommendations for user {user} (request {request_id})")
+    explored = explore > 0
+    cols = ("#", "item", "title", "score") + (("p", "explored") if explored else ())
+    for col in cols + (("why",) if explain else ()):
+        table.add_column(col, justify="right" if col in ("#", "score", "p") else "left")
     for n, it in enumerate(items, 1):
         row = [str(n), it["item_id"], it["title"], f"{it['score']:.3f}"]
+        if explored:
+            row += [f"{it['propensity']:.3f}", "yes" if it["explored"] else ""]
         table.add_row(*row, *([it["reason"]] if explain else []))
     out.print(table)
 
