@@ -484,23 +484,7 @@ class Engine:
             raise NotFittedError("this engine was fitted with recommender='none'")
         user_id = str(user_id)
         pol = self.policy(policy)
-        n_events = (
-            int(st.profiler.n_events_[st.profiler._user_pos[user_id]])
-            if user_id in st.profiler._user_pos
-            else 0
-        )
-        known = user_id in st.recommender.user_ids_ and n_events >= self.config.cold_start_events
-        scores = None
-        if known:
-            source = "personal"
-        else:
-            ev = self.events()
-            mine = ev[ev["user_id"] == user_id]
-            source = "content" if len(mine) else "popular"
-            cold = (
-                st.content.scores_for_history(mine) if len(mine) else st.content._cold_scores(1)[0]
-            )
-            scores = pd.Series(cold, index=st.content.item_ids_).reindex(pol.item_ids_).to_numpy()
+        source, n_events, scores = self.ranking_scores(user_id, pol)
         slate = pol.recommend(
             user_id,
             k,
@@ -533,6 +517,29 @@ class Engine:
                 for r, why in zip(out, reasons, strict=True)
             ]
         return out
+
+    def ranking_scores(
+        self, user_id: str, policy: Policy, events: pd.DataFrame | None = None
+    ) -> tuple[str, int, np.ndarray | None]:
+        """Where a user's ranking comes from, their event count, and any scores to use.
+
+        A known user with at least ``cold_start_events`` events is ranked by the
+        recommender (``"personal"``, scores ``None``: the policy asks its ranker); a cold
+        or unknown user by content scores of what they did (``"content"``) or by
+        popularity when they did nothing (``"popular"``), aligned to ``policy``'s items.
+        ``events`` (the engine's events by default) lets a caller scoring many users
+        pass them once.
+        """
+        st = self.state
+        row = st.profiler._user_pos.get(user_id)
+        n_events = 0 if row is None else int(st.profiler.n_events_[row])
+        if user_id in st.recommender.user_ids_ and n_events >= self.config.cold_start_events:
+            return "personal", n_events, None
+        ev = self.events() if events is None else events
+        mine = ev[ev["user_id"] == user_id]
+        cold = st.content.scores_for_history(mine) if len(mine) else st.content._cold_scores(1)[0]
+        scores = pd.Series(cold, index=st.content.item_ids_).reindex(policy.item_ids_).to_numpy()
+        return ("content" if len(mine) else "popular"), n_events, scores
 
     def policy(self, name: str | None = None) -> Policy:
         """The exploration policy ``name`` (default: the configured one), fitted on first use."""

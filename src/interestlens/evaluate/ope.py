@@ -834,23 +834,10 @@ def engine_action_dist(
         As in :func:`explore_action_dist`.
     """
     pol = engine.policy(policy)
-    st = engine.state
     events = engine.events()
-    by_user = {str(u): g for u, g in events.groupby("user_id", sort=False)}
-    min_events = engine.config.cold_start_events
 
     def scores(user_id: str) -> np.ndarray | None:
-        row = st.profiler._user_pos.get(user_id)
-        n_events = 0 if row is None else int(st.profiler.n_events_[row])
-        if user_id in st.recommender.user_ids_ and n_events >= min_events:
-            return None
-        mine = by_user.get(user_id)
-        cold = (
-            st.content.scores_for_history(mine)
-            if mine is not None and len(mine)
-            else st.content._cold_scores(1)[0]
-        )
-        return pd.Series(cold, index=st.content.item_ids_).reindex(pol.item_ids_).to_numpy()
+        return engine.ranking_scores(user_id, pol, events)[2]
 
     return explore_action_dist(
         log,
