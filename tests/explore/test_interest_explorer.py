@@ -54,6 +54,13 @@ class TestInterestExplorer(PolicyContract):
             n = np.mean([sum(s.explored) for s in draws(policy, 200, k=k, explore=explore)])
             assert n == pytest.approx(explore * k, abs=0.25)
 
+    def test_a_share_below_one_slot_explores_sometimes_with_exact_propensities(self, policy):
+        # explore * k = 0.2: no slot four times in five, one slot otherwise
+        slates = draws(policy, 200, k=4, explore=0.05)
+        n = np.array([sum(s.explored) for s in slates])
+        assert set(n) == {0, 1} and n.mean() == pytest.approx(0.2, abs=0.1)
+        assert all(0 < p <= 1 for s in slates for p in s.propensities)
+
     def test_positive_feedback_makes_the_interest_the_users_own(self, policy):
         s = policy.recommend(USER, k=4, explore=0.25, now=NOW)
         while not any(s.explored):

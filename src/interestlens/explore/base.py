@@ -723,8 +723,8 @@ class Policy(abc.ABC):
         props = np.zeros(k)
         for mm, pm in draws:
             mm = min(mm, len(options), k)
-            if mm:
-                incl = inclusion_probabilities(odds, mm)
+            # a draw of no exploration slots cannot have put an option anywhere
+            incl = inclusion_probabilities(odds, mm) if mm else np.zeros(len(options))
             for j in range(k):
                 if explored_at[j]:
                     idx = int(np.flatnonzero(options == cols[j])[0])
