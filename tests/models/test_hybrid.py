@@ -8,7 +8,7 @@ from tests.models.contract import RecommenderContract, tiny_dataset
 
 from interestlens.models import Popularity
 from interestlens.models.content_lm import ContentLM
-from interestlens.models.hybrid import Hybrid, last_item_holdout
+from interestlens.models.hybrid import Hybrid, last_item_holdout, random_item_holdout
 from interestlens.text import Encoder
 
 
@@ -90,3 +90,30 @@ def test_auto_ranker_keeps_the_better_one_in_cross_validation_and_bad_names_are_
     assert len(fixed.feature_importance()) == len(fixed.feature_names())
     with pytest.raises(ValueError, match="ranker must be"):
         Hybrid(bases, ranker="svm").fit(ds)
+
+
+def test_random_holdout_takes_one_item_per_user_and_refits_sasrec():
+    ds = tiny_dataset()
+    inner, held = random_item_holdout(ds, random_state=3)
+    assert len(held) == ds.n_users and len(inner.events) == len(ds.events) - ds.n_users
+    last = ds.sorted_events().groupby("user_id").tail(1).set_index("user_id")["item_id"]
+    assert (held.set_index("user_id")["item_id"] != last.reindex(held["user_id"]).values).any()
+    assert held.equals(random_item_holdout(ds, random_state=3)[1])
+
+    from tests.models.test_sasrec import chain_dataset, small
+
+    from interestlens.models.sasrec import SASRec
+
+    fits = []
+
+    class CountingSASRec(SASRec):
+        def _fit(self, dataset, X):
+            fits.append(len(dataset.events))
+            super()._fit(dataset, X)
+
+    chain = chain_dataset()
+    template = CountingSASRec(**small(epochs=2, patience=1).get_params())
+    Hybrid([template, Popularity()], candidates=5, n_estimators=20, holdout="random").fit(chain)
+    assert fits == [len(chain.events) - chain.n_users, len(chain.events)]
+    with pytest.raises(ValueError, match="holdout must be"):
+        Hybrid([Popularity()], holdout="first").fit(chain)

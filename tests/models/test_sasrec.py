@@ -122,7 +122,8 @@ def test_users_without_item_events_get_popularity():
 
 
 @pytest.mark.parametrize(
-    "params", [{"loss": "bpr"}, {"dim": 10, "n_heads": 3}, {"patience": 0}, {"max_len": 0}]
+    "params",
+    [{"loss": "bpr"}, {"dim": 10, "n_heads": 3}, {"patience": 0}, {"max_len": 0}, {"stride": 0}],
 )
 def test_bad_parameters_are_refused(params):
     with pytest.raises(ValueError):

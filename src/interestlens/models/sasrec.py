@@ -131,7 +131,8 @@ class SASRec(Recommender):
         Items predicted per window of ``max_len``: each prediction reads at least
         ``max_len - stride`` items of context where the history has them, as at serving
         time, at the cost of ``max_len / stride`` times the transformer work of
-        predicting every position of disjoint windows (``None``: ``max_len``).
+        predicting every position of disjoint windows (``None``, or more than
+        ``max_len``: ``max_len``).
     patience
         Early stopping: each user's last item is held out inside ``fit`` (for at most
         10,000 users drawn at random, the rest train on it), training stops
@@ -282,8 +283,8 @@ class SASRec(Recommender):
             raise ValueError(f"dim ({self.dim}) must be a multiple of n_heads ({self.n_heads})")
         if self.max_len < 1 or self.epochs < 1 or self.batch_size < 1:
             raise ValueError("max_len, epochs and batch_size must be at least 1")
-        if self.stride is not None and not 1 <= self.stride <= self.max_len:
-            raise ValueError(f"stride must lie in [1, max_len={self.max_len}], not {self.stride}")
+        if self.stride is not None and self.stride < 1:
+            raise ValueError(f"stride must be at least 1 or None, not {self.stride}")
         if self.patience is not None and self.patience < 1:
             raise ValueError(f"patience must be at least 1 or None, not {self.patience}")
 
@@ -315,7 +316,7 @@ class SASRec(Recommender):
         optimizer = torch.optim.Adam(net.parameters(), lr=self.learning_rate, fused=True)
         starts, ends = bounds[:-1], bounds[1:]
         length = ends - starts
-        stride = self.stride or self.max_len
+        stride = min(self.stride or self.max_len, self.max_len)
         holdout = self.patience is not None
         val_users = np.flatnonzero(length >= 2) if holdout else np.zeros(0, dtype=np.int64)
         if len(val_users) > _HOLDOUT_USERS:
