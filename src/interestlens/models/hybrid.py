@@ -172,20 +172,20 @@ class Hybrid(Recommender):
 
     def _candidates_and_features(
         self,
-        models: list[Recommender],
-        user_ids: list[str],
+        per_model: list[np.ndarray],
         seen: list[np.ndarray],
         activity: np.ndarray,
     ) -> tuple[list[np.ndarray], list[np.ndarray]]:
-        """Per user: candidate item columns and their feature rows."""
-        per_model = []
-        for m in models:
-            s = m.score_all(user_ids)
+        """Per user: candidate item columns and their feature rows.
+
+        ``per_model`` holds each base model's scores of every item for the users (rows);
+        the users' ``seen`` items are set to ``-inf`` in them, in place.
+        """
+        for s in per_model:
             for j, cols in enumerate(seen):
                 s[j, cols] = -np.inf
-            per_model.append(s)
         cands, feats = [], []
-        for j in range(len(user_ids)):
+        for j in range(len(seen)):
             pools = [top_k(s[j : j + 1], self.candidates)[0] for s in per_model]
             cand = np.unique(np.concatenate(pools))
             cols = []
@@ -193,13 +193,12 @@ class Hybrid(Recommender):
             for s in per_model:
                 row = s[j]
                 finite = np.isfinite(row)
-                vals = np.where(finite, row, np.nan)
-                mu, sd = np.nanmean(vals), np.nanstd(vals) or 1.0
+                vals = row[finite]
+                mu, sd = (vals.mean(), vals.std() or 1.0) if len(vals) else (0.0, 1.0)
                 c = row[cand]
-                order = np.argsort(-np.where(finite, row, -np.inf), kind="stable")
-                rank = np.empty(len(row), dtype=np.float32)
-                rank[order] = np.arange(1, len(row) + 1)
-                r = rank[cand]
+                # rank = 1 + items scored strictly higher (ties share a rank)
+                ordered = np.sort(np.where(finite, row, -np.inf))
+                r = (len(row) - np.searchsorted(ordered, c, side="right") + 1).astype(np.float32)
                 in_top += r <= self.candidates
                 cols += [
                     np.where(np.isfinite(c), c, -1e3),
@@ -277,7 +276,9 @@ class Hybrid(Recommender):
         rows = self.user_ids_.get_indexer(pd.Index(users, dtype=object))
         activity = np.log1p(np.diff(X_inner.indptr))[rows].astype(np.float32)
         cands, feats = self._candidates_and_features(
-            inner_models, users, self._seen_cols(sp.csr_matrix(X_inner), rows), activity
+            [m.score_all(users) for m in inner_models],
+            self._seen_cols(sp.csr_matrix(X_inner), rows),
+            activity,
         )
         target = self.item_ids_.get_indexer(pd.Index(held["item_id"], dtype=object))
         labels = [(c == t).astype(np.int32) for c, t in zip(cands, target, strict=True)]
@@ -309,15 +310,13 @@ class Hybrid(Recommender):
 
     def _scores(self, rows: np.ndarray) -> np.ndarray:
         users = [str(u) for u in self.user_ids_[rows]]
+        per_model = [m.score_all(users) for m in self.models_]
+        # items outside every candidate pool rank below them, in the first model's order
+        base = per_model[0]
+        out = np.where(np.isfinite(base), -1e6 + base, -1e6).astype(np.float32)
         cands, feats = self._candidates_and_features(
-            self.models_,
-            users,
-            self._seen_cols(sp.csr_matrix(self.seen_), rows),
-            self.activity_[rows],
+            per_model, self._seen_cols(sp.csr_matrix(self.seen_), rows), self.activity_[rows]
         )
-        out = np.full((len(rows), len(self.item_ids_)), -1e6, dtype=np.float32)
-        base = self.models_[0].score_all(users)
-        out[:] = np.where(np.isfinite(base), -1e6 + base, -1e6)
         for j, (c, f) in enumerate(zip(cands, feats, strict=True)):
             out[j, c] = _predict(self.ranker_, f)
         return out
