@@ -4,9 +4,10 @@ Each base model proposes its top items; a learned ranker (logistic regression, o
 LightGBM LambdaRank where there are enough users to learn it) orders the pooled
 candidates from features that no single model has at once: every model's score and
 rank, the match between the item's text and the user's interests, popularity, recency,
-and how active the user is. The ranker learns on each
-user's most recent interaction, held out of the base models' training data inside
-:meth:`Hybrid.fit`; the base models are then refitted on all the data for serving.
+and how active the user is. The ranker learns on one
+interaction per user (the most recent by default), held out of the base models'
+training data inside :meth:`Hybrid.fit`; the base models are then refitted on all the
+data for serving.
 """
 
 from __future__ import annotations
@@ -107,8 +108,9 @@ class Hybrid(Recommender):
         Which item of each user the ranker learns to find: ``"last"``, the latest (the
         next-item task, which serving faces), or ``"random"``, one drawn at random (the
         task of a random per-user holdout, where the order of events matters less).
-        Measured on ml-latest-small: under a random 80/20 protocol the ``"last"``
-        ranker leaned on SASRec and scored half of EASE's NDCG@10.
+        Measured on ml-latest-small under a random 80/20 protocol: the ``"last"``
+        ranker leaned on SASRec and scored half of EASE's NDCG@10 on test (0.180 against
+        0.368); ``"random"``, chosen on validation, scored 0.361.
     C
         Inverse L2 strength of the linear ranker.
     n_estimators, learning_rate, num_leaves
@@ -299,8 +301,7 @@ class Hybrid(Recommender):
             }
             choice = max(self.ranker_cv_, key=self.ranker_cv_.__getitem__)
         self.ranker_kind_ = choice
-        ranker = self._train_ranker(choice, X_train, y_train)
-        self.ranker_ = ranker
+        self.ranker_ = self._train_ranker(choice, X_train, y_train)
         self.item_stats_ = self._item_stats(dataset, X)
         self.models_ = [
             m if m is not None else _clone(t).fit(dataset)
