@@ -238,7 +238,9 @@ def run_protocol(
         best = ndcg[best_peer]
         out["best_peer_in_run"] = best_peer
         if ours in summary and best_peer in summary:
-            out["difference_vs_best_peer_in_run"] = report.compare(ours, best_peer, "ndcg")
+            out["difference_vs_best_peer_in_run"] = report.compare(
+                ours, best_peer, "ndcg"
+            ).to_dict()
         anchor = ANCHORS.get((ds.name, protocol))
         if anchor and anchor[1] > best:
             best_peer, best = anchor
@@ -292,10 +294,13 @@ def print_table(doc: dict[str, Any]) -> None:
             for key, value in res.items():
                 if key.startswith("ratio "):
                     print(f"  {key[6:]}: {value:.3f}")
-            print(
-                f"  default pipeline - {res['best_peer_in_run']}: "
-                f"{res['difference_vs_best_peer_in_run']}"
-            )
+            d = res.get("difference_vs_best_peer_in_run")
+            if isinstance(d, dict):
+                d = (
+                    f"{d['difference']:+.4f} [{d['ci_low']:+.4f}, {d['ci_high']:+.4f}], "
+                    f"p = {d['p_value']:.3g}"
+                )
+            print(f"  default pipeline - {res['best_peer_in_run']}: {d}")
     sp_ = doc.get("speed")
     if sp_:
         print(
