@@ -38,6 +38,10 @@ DataDirOpt = Annotated[
     Path, typer.Option("--data-dir", help="Where the store and model artefacts live.")
 ]
 DEFAULT_DATA_DIR = Path(".interestlens")
+DatasetOpt = Annotated[
+    str | None,
+    typer.Option("--dataset", help="Dataset name or path (default: the bundled ml-latest-small)."),
+]
 
 
 class CLIError(Exception):
@@ -437,12 +441,7 @@ ConfigOpt = Annotated[
 @app.command()
 @handles_errors
 def fit(
-    dataset: Annotated[
-        str | None,
-        typer.Option(
-            "--dataset", help="Dataset name or path (default: the bundled ml-latest-small)."
-        ),
-    ] = None,
+    dataset: DatasetOpt = None,
     store: Annotated[
         str | None, typer.Option("--store", help="Fit on everything in this store instead.")
     ] = None,
@@ -664,12 +663,7 @@ def demo(
 @app.command()
 @handles_errors
 def evaluate(
-    dataset: Annotated[
-        str | None,
-        typer.Option(
-            "--dataset", help="Dataset name or path (default: the bundled ml-latest-small)."
-        ),
-    ] = None,
+    dataset: DatasetOpt = None,
     protocol: Annotated[
         str, typer.Option("--protocol", help="loo (leave-last-out), random or temporal.")
     ] = "loo",
@@ -922,12 +916,7 @@ def simulate(
     seeds: Annotated[str, typer.Option("--seeds", help="Comma-separated seeds.")] = "0,1,2",
     users: Annotated[int, typer.Option("--users", help="Simulated users drawn per seed.")] = 100,
     k: Annotated[int, typer.Option("--k", help="Slate size.")] = 10,
-    dataset: Annotated[
-        str | None,
-        typer.Option(
-            "--dataset", help="Dataset name or path (default: the bundled ml-latest-small)."
-        ),
-    ] = None,
+    dataset: DatasetOpt = None,
     ranker: Annotated[
         str, typer.Option("--ranker", help="Model the policies rank with (a model name).")
     ] = "als",

@@ -350,21 +350,23 @@ class Engine:
         recommender = content = None
         if cfg.recommender != "none":
             log.info("fitting the %s recommender", cfg.recommender)
-            content = ContentLM(text_fields=cfg.item_text_fields, encoder=self.encoder).fit(dataset)
-            params = (
-                {
-                    "models": [
-                        build_model(m, encoder=self.encoder, random_state=cfg.random_state)
-                        for m in cfg.hybrid_models
-                    ]
-                }
-                if cfg.recommender == "hybrid"
-                else {}
-            )
-            recommender = build_model(
-                cfg.recommender, encoder=self.encoder, random_state=cfg.random_state, **params
-            )
-            recommender.fit(dataset)
+
+            def model(name: str, **params: Any) -> Recommender:
+                if name == "contentlm":
+                    params["text_fields"] = cfg.item_text_fields
+                return build_model(
+                    name, encoder=self.encoder, random_state=cfg.random_state, **params
+                )
+
+            hybrid = cfg.recommender == "hybrid"
+            bases = {"models": [model(m) for m in cfg.hybrid_models]} if hybrid else {}
+            recommender = model(cfg.recommender, **bases).fit(dataset)
+            # cold starts use ContentLM: the recommender's own when it has one
+            fitted = [recommender, *getattr(recommender, "models_", [])]
+            content = next((m for m in fitted if isinstance(m, ContentLM)), None)
+            if content is None:
+                content = ContentLM(text_fields=cfg.item_text_fields, encoder=self.encoder)
+                content.fit(dataset)
         with self._lock:
             self._state = _State(
                 dataset,
