@@ -31,7 +31,10 @@ class TestInterestExplorer(PolicyContract):
         assert policy.starts_.tolist() == [12.0] * 4
         assert policy.user_interests_[USER] == [col[3], col[0]]  # u3: interest 3, then 0
 
-    def test_explored_items_come_from_the_likeliest_novel_interest(self, policy):
+    def test_explored_items_come_from_the_likeliest_novel_interest(
+        self, tiny_world, tiny_ranker, tiny_taxonomy
+    ):
+        policy = self.fresh(tiny_world, tiny_ranker, tiny_taxonomy, affinity=0.0)
         novel = policy.novel_interests(USER)
         held = set(policy.user_interests_[USER])
         tax = policy.taxonomy_
@@ -39,15 +42,30 @@ class TestInterestExplorer(PolicyContract):
         # users who reached interest 0 went on to interest 1
         best = int(np.flatnonzero(tax.fine_ids_ == novel.index[0])[0])
         assert best == self.cluster_of(policy, "i15")
-        explored = [
-            i
-            for s in draws(policy, 100, explore=0.25)
-            for i, e in zip(s.item_ids, s.explored, strict=True)
-            if e
-        ]
-        assert explored
-        share = np.mean([self.cluster_of(policy, i) == best for i in explored])
+        share = self.explored_share(policy, best, draws(policy, 100, explore=0.25))
         assert share > 0.6
+
+    def explored_share(self, policy, cluster: int, slates) -> float:
+        explored = [i for s in slates for i, e in zip(s.item_ids, s.explored, strict=True) if e]
+        assert explored
+        return float(np.mean([self.cluster_of(policy, i) == cluster for i in explored]))
+
+    def test_affinity_steers_exploration_to_the_interest_the_ranker_rates_highest(
+        self, tiny_world, tiny_ranker, tiny_taxonomy
+    ):
+        # the table says interest 1 (i15...) comes next; these scores rate interest 2 best
+        shares = {}
+        for affinity in (0.0, 5.0):
+            policy = self.fresh(tiny_world, tiny_ranker, tiny_taxonomy, affinity=affinity)
+            favourite = self.cluster_of(policy, "i30")
+            scores = np.where(policy.clusters_ == favourite, 2.0, 0.0)
+            scores = scores + 0.01 * np.arange(len(policy.item_ids_))
+            slates = []
+            for seed in range(100):
+                policy.rng_ = np.random.default_rng(seed)
+                slates.append(policy.recommend(USER, k=4, explore=0.25, scores=scores, now=NOW))
+            shares[affinity] = self.explored_share(policy, favourite, slates)
+        assert shares[0.0] < 0.3 < 0.6 < shares[5.0]
 
     def test_share_of_the_slate_follows_explore(self, policy):
         for explore, k in ((0.2, 5), (0.5, 4)):

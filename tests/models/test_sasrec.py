@@ -9,7 +9,7 @@ import torch
 from tests.models.contract import T0, RecommenderContract, tiny_dataset
 
 from interestlens.data import Dataset, Event
-from interestlens.models.sasrec import SASRec, _windows
+from interestlens.models.sasrec import SASRec, _MeanLogSumExp, _windows
 
 
 def small(**kw) -> SASRec:
@@ -43,8 +43,10 @@ def chain_dataset(n_items: int = 12, n_users: int = 60, length: int = 6) -> Data
     return Dataset.from_records(events)
 
 
-@pytest.mark.parametrize("loss", ["ce", "sampled_ce"])
-def test_learns_that_item_i_is_followed_by_i_plus_1(loss):
+@pytest.mark.parametrize(
+    ("loss", "precision"), [("ce", "fp32"), ("ce", "bf16"), ("sampled_ce", "auto")]
+)
+def test_learns_that_item_i_is_followed_by_i_plus_1(loss, precision):
     ds = chain_dataset()
     model = SASRec(
         max_len=8,
@@ -53,6 +55,7 @@ def test_learns_that_item_i_is_followed_by_i_plus_1(loss):
         epochs=30,
         patience=None,
         loss=loss,
+        precision=precision,
         n_negatives=8,
         batch_size=32,
         learning_rate=5e-3,
@@ -64,6 +67,27 @@ def test_learns_that_item_i_is_followed_by_i_plus_1(loss):
     expected = [f"i{(int(i[1:]) + 1) % 12}" for i in last]
     top = model.recommend(list(last.index), k=1)["item_id"].tolist()
     assert np.mean([a == b for a, b in zip(top, expected, strict=True)]) >= 0.95
+    assert model.precision_ == precision or (
+        precision == "auto" and model.precision_ in ("bf16", "fp32")
+    )
+    assert model.item_vectors_.dtype == np.float32
+
+
+@pytest.mark.parametrize("bf16", [False, True])
+def test_catalogue_softmax_matches_logsumexp_and_its_gradients(bf16):
+    torch.manual_seed(0)
+    h = (torch.randn(300, 16) * 0.5).requires_grad_()
+    items = (torch.randn(500, 16) * 0.5).requires_grad_()
+    _MeanLogSumExp.apply(h, items, bf16).backward()
+    h2, items2 = h.detach().clone().requires_grad_(), items.detach().clone().requires_grad_()
+    loss = torch.logsumexp(h2 @ items2.T, dim=1).mean()
+    loss.backward()
+    reference = float(loss.detach())
+    tol = 1e-2 if bf16 else 1e-5  # bf16 keeps 8 bits of mantissa in the products
+    value = _MeanLogSumExp.apply(h.detach(), items.detach(), bf16)
+    assert abs(float(value) - reference) < tol * abs(reference)
+    for got, want in ((h.grad, h2.grad), (items.grad, items2.grad)):
+        assert float((got - want).norm() / want.norm()) < tol
 
 
 def test_an_item_without_interactions_gets_a_vector_from_its_text(encoder):
@@ -123,7 +147,14 @@ def test_users_without_item_events_get_popularity():
 
 @pytest.mark.parametrize(
     "params",
-    [{"loss": "bpr"}, {"dim": 10, "n_heads": 3}, {"patience": 0}, {"max_len": 0}, {"stride": 0}],
+    [
+        {"loss": "bpr"},
+        {"precision": "fp16"},
+        {"dim": 10, "n_heads": 3},
+        {"patience": 0},
+        {"max_len": 0},
+        {"stride": 0},
+    ],
 )
 def test_bad_parameters_are_refused(params):
     with pytest.raises(ValueError):

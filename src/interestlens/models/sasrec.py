@@ -158,6 +158,14 @@ class SASRec(Recommender):
         default because the small matrix products here scale poorly: on a 2-core machine
         two threads were 1.7x faster when the machine was idle, but 3 to 30 times slower
         while other processes kept it busy.
+    precision
+        Arithmetic of the large matrix products in training (the text projection and the
+        softmax over the catalogue): ``"bf16"`` multiplies in bfloat16 while weights,
+        gradients, the softmax and the optimiser stay in float32; ``"fp32"`` keeps all
+        of it in float32; ``"auto"`` picks bf16 on CPUs with AMX-BF16 tiles, where those
+        products run 4 to 6 times faster, and float32 elsewhere. Scoring is always
+        float32. On ml-latest-small, bf16 trained to the same validation NDCG@10 as
+        float32 (0.0756 against 0.075).
     random_state
         Seed of initialisation, dropout, window phases and batch order.
 
@@ -173,6 +181,8 @@ class SASRec(Recommender):
         Holdout NDCG@10 after each epoch (empty when ``patience`` is ``None``).
     best_epoch_
         The epoch whose weights were kept (1-based).
+    precision_
+        The precision training used (``"bf16"`` or ``"fp32"``).
 
     Notes
     -----
@@ -235,6 +245,7 @@ class SASRec(Recommender):
         text_fields: Sequence[str] = ("title", "categories", "text", "tags"),
         encoder: Encoder | None = None,
         threads: int | None = 1,
+        precision: Literal["auto", "bf16", "fp32"] = "auto",
         *,
         random_state: int = 0,
     ) -> None:
@@ -255,6 +266,7 @@ class SASRec(Recommender):
         self.text_fields = text_fields
         self.encoder = encoder
         self.threads = threads
+        self.precision = precision
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
@@ -278,6 +290,8 @@ class SASRec(Recommender):
         return np.asarray(encoder.encode(texts.tolist()), dtype=np.float32)
 
     def _check_params(self) -> None:
+        if self.precision not in ("auto", "bf16", "fp32"):
+            raise ValueError(f"precision must be 'auto', 'bf16' or 'fp32', not {self.precision!r}")
         if self.loss not in ("ce", "sampled_ce"):
             raise ValueError(f"loss must be 'ce' or 'sampled_ce', not {self.loss!r}")
         if self.dim % self.n_heads:
@@ -291,6 +305,11 @@ class SASRec(Recommender):
 
     def _fit(self, dataset: Dataset, X: sp.csr_matrix) -> None:
         self._check_params()
+        self.precision_ = self.precision
+        if self.precision == "auto":
+            from interestlens.text.local import cpu_has_amx
+
+            self.precision_ = "bf16" if cpu_has_amx() else "fp32"
         text = self._text_vectors(dataset) if self.text_init else None
         items, bounds = _item_sequences(dataset, self.user_ids_, self.item_ids_)
         previous = torch.get_num_threads()
@@ -314,6 +333,7 @@ class SASRec(Recommender):
             self.dropout,
             None if text is None else torch.from_numpy(text),
         )
+        net.bf16 = self.precision_ == "bf16"
         optimizer = torch.optim.Adam(net.parameters(), lr=self.learning_rate, fused=True)
         starts, ends = bounds[:-1], bounds[1:]
         length = ends - starts
@@ -367,6 +387,7 @@ class SASRec(Recommender):
         if best_state is not None:
             net.load_state_dict(best_state)
         net.eval()
+        net._text_bf16 = None
         self.best_epoch_ = best_epoch
         self.network_ = net
         with torch.inference_mode():
@@ -541,11 +562,19 @@ class _Network(nn.Module):
         self.drop = nn.Dropout(dropout)
         self.blocks = nn.ModuleList(_Block(dim, n_heads, dropout) for _ in range(n_layers))
         self.norm = nn.LayerNorm(dim)
+        #: In training mode, compute the big matrix products (text projection, loss) in
+        #: bf16, keeping weights, sums and gradients in float32.
+        self.bf16 = False
 
     def item_matrix(self) -> torch.Tensor:
         """``(n_items + 1, dim)`` item vectors; row 0 is padding."""
         if self.proj is None:
             return self.item.weight
+        if self.bf16 and self.training:
+            if getattr(self, "_text_bf16", None) is None:
+                self._text_bf16 = self.text.to(torch.bfloat16)
+            weight = self.proj.weight.to(torch.bfloat16)
+            return self.item.weight + F.linear(self._text_bf16, weight).float()
         return self.item.weight + self.proj(self.text)
 
     def forward(self, inputs: torch.Tensor, vectors: torch.Tensor | None = None) -> torch.Tensor:
@@ -579,7 +608,7 @@ class _Network(nn.Module):
         items = vectors[1:]
         pos = (h * items[y]).sum(-1)
         if n_negatives is None:
-            return _MeanLogSumExp.apply(h, items) - pos.mean()
+            return _MeanLogSumExp.apply(h, items, self.bf16) - pos.mean()
         if proposal is None:
             negatives = torch.randint(0, items.shape[0], (n_negatives,))
             neg = h @ items[negatives].T
@@ -606,25 +635,34 @@ class _MeanLogSumExp(torch.autograd.Function):
     chunk = 128
 
     @staticmethod
-    def forward(ctx: Any, h: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+    def forward(ctx: Any, h: torch.Tensor, items: torch.Tensor, bf16: bool) -> torch.Tensor:
         n = h.shape[0]
         total = torch.zeros((), dtype=h.dtype)
         grad_h = torch.empty_like(h)
         grad_items = torch.zeros_like(items)
+        low = torch.bfloat16 if bf16 else h.dtype
+        h_low, items_low = h.to(low), items.to(low)
         for s in range(0, n, _MeanLogSumExp.chunk):
             rows = slice(s, s + _MeanLogSumExp.chunk)
-            p = h[rows] @ items.T
+            # Products in ``low`` precision; the softmax itself in float32, where CPU
+            # elementwise kernels are faster than in bf16.
+            p = (h_low[rows] @ items_low.T).to(h.dtype)
             top = p.amax(1, keepdim=True)
             p.sub_(top).exp_()
             norm = p.sum(1, keepdim=True)
             total += (top + norm.log()).sum()
             p.div_(norm * n)
-            torch.mm(p, items, out=grad_h[rows])
-            grad_items.addmm_(p.T, h[rows])
+            if bf16:
+                p_low = p.to(low)
+                grad_h[rows] = p_low @ items_low
+                grad_items += p_low.T @ h_low[rows]
+            else:
+                torch.mm(p, items, out=grad_h[rows])
+                grad_items.addmm_(p.T, h[rows])
         ctx.save_for_backward(grad_h, grad_items)
         return total / n
 
     @staticmethod
-    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, None]:
         grad_h, grad_items = ctx.saved_tensors
-        return grad_h * grad, grad_items * grad
+        return grad_h * grad, grad_items * grad, None

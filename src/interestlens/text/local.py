@@ -73,6 +73,19 @@ def cpu_supports_bf16() -> bool:
     return any(bool(getattr(torch.cpu, name, lambda: False)()) for name in checks)
 
 
+def cpu_has_amx() -> bool:
+    """Whether this CPU has AMX-BF16 tiles.
+
+    On them bf16 matrix products of training size run 4 to 6 times faster than float32;
+    AVX512-BF16 alone gains far less.
+    """
+    try:
+        flags = Path("/proc/cpuinfo").read_text(errors="ignore").split()
+    except OSError:
+        return False
+    return "amx_bf16" in flags
+
+
 def device_supports_bf16(device: str) -> bool:
     """Whether ``device`` ("cpu", "cuda", "cuda:1", ...) computes natively in bf16."""
     if device.startswith("cuda"):
