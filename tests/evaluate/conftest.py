@@ -1,10 +1,10 @@
 from __future__ import annotations
 
 import pytest
-from tests.evaluate.fakes import RandomRecommender
 
 from interestlens.evaluate import evaluate, make_split
 from interestlens.models import Popularity
+from tests.evaluate.fakes import RandomRecommender
 
 
 @pytest.fixture(scope="session")

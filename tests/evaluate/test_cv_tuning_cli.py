@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from tests.evaluate.fakes import RandomRecommender
 
 import interestlens.evaluate.tuning as tuning
 from interestlens.evaluate import (
@@ -22,6 +21,7 @@ from interestlens.evaluate import (
     tune,
 )
 from interestlens.models import Popularity
+from tests.evaluate.fakes import RandomRecommender
 
 BIN = Path(sys.executable).with_name("interestlens")
 

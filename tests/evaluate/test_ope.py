@@ -9,7 +9,6 @@ import pandas as pd
 import pytest
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
-from tests.test_cli import run
 
 from interestlens.data.bandit import BanditLog, load_obd
 from interestlens.evaluate.ope import (
@@ -22,6 +21,7 @@ from interestlens.evaluate.ope import (
     policy_action_dist,
     read_log,
 )
+from tests.test_cli import run
 
 N_ACTIONS, LEN_LIST = 5, 3
 

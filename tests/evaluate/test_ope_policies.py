@@ -8,8 +8,6 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 import pytest
-from tests.test_cli import run
-from tests.test_engine import _twin
 
 from interestlens.data.bandit import BanditLog
 from interestlens.engine import ExploreConfig
@@ -20,6 +18,8 @@ from interestlens.evaluate.ope import (
     explore_action_dist,
     read_log,
 )
+from tests.test_cli import run
+from tests.test_engine import _twin
 
 K, EXPLORE = 5, 0.3
 #: Simulated slates per logged slate. The logging policy's propensities are exact, so a

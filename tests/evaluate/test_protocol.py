@@ -7,11 +7,11 @@ import time
 import numpy as np
 import pandas as pd
 import pytest
-from tests.evaluate.fakes import ColumnOrder, ListsSeenItems, Oracle, RandomRecommender
 
 from interestlens.evaluate import evaluate, evaluate_split, make_split
 from interestlens.evaluate.protocol import _held_out, _rank
 from interestlens.models import Popularity
+from tests.evaluate.fakes import ColumnOrder, ListsSeenItems, Oracle, RandomRecommender
 
 
 def _expected_ranks(model, split, users):

@@ -3,11 +3,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from tests.explore.policy_contract import NOW, USER, PolicyContract, draws
 
 from interestlens.data import Dataset, Event, Item
 from interestlens.explore import ColdStartBoost
 from interestlens.models import Popularity
+from tests.explore.policy_contract import NOW, USER, PolicyContract, draws
 
 #: Items of the tiny world without a single event (the last three of each interest).
 NEVER_SEEN = {f"i{g * 15 + j}" for g in range(4) for j in (12, 13, 14)}

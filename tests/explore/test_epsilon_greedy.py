@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from tests.explore.policy_contract import NOW, USER, PolicyContract
 
 from interestlens.explore import EpsilonGreedy
+from tests.explore.policy_contract import NOW, USER, PolicyContract
 
 
 class TestEpsilonGreedy(PolicyContract):

@@ -8,10 +8,10 @@ from typing import ClassVar
 
 import numpy as np
 import pytest
-from tests.explore.conftest import N_INTERESTS, interest_of
-from tests.explore.policy_contract import NOW, USER, PolicyContract, draws
 
 from interestlens.explore import InterestExplorer, llm_transitions
+from tests.explore.conftest import N_INTERESTS, interest_of
+from tests.explore.policy_contract import NOW, USER, PolicyContract, draws
 
 
 class TestInterestExplorer(PolicyContract):

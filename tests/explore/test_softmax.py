@@ -2,10 +2,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from tests.explore.policy_contract import NOW, USER, PolicyContract
 
 from interestlens.explore import Softmax
 from interestlens.explore.base import robust_z
+from tests.explore.policy_contract import NOW, USER, PolicyContract
 
 
 class TestSoftmax(PolicyContract):

@@ -1,9 +1,9 @@
 from __future__ import annotations
 
 import numpy as np
-from tests.explore.policy_contract import NOW, USER, PolicyContract
 
 from interestlens.explore import LinTS
+from tests.explore.policy_contract import NOW, USER, PolicyContract
 
 
 class TestLinTS(PolicyContract):

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from tests.models.contract import RecommenderContract, tiny_dataset
 
 from interestlens.models.als import ALS
+from tests.models.contract import RecommenderContract, tiny_dataset
 
 pytest.importorskip("implicit")
 

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from tests.models.contract import RecommenderContract, tiny_dataset
 
 from interestlens.models.bpr import BPR
+from tests.models.contract import RecommenderContract, tiny_dataset
 
 pytest.importorskip("implicit")
 

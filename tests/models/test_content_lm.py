@@ -3,11 +3,11 @@ from __future__ import annotations
 from functools import lru_cache
 
 import numpy as np
-from tests.models.contract import RecommenderContract
 
 from interestlens.data import Dataset, Event, Item
 from interestlens.models.content_lm import ContentLM
 from interestlens.text import Encoder
+from tests.models.contract import RecommenderContract
 
 
 @lru_cache(maxsize=1)

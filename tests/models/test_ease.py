@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from tests.models.contract import RecommenderContract, tiny_dataset
 
 from interestlens.models.ease import EASE
+from tests.models.contract import RecommenderContract, tiny_dataset
 
 
 class TestEASE(RecommenderContract):

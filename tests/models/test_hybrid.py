@@ -4,12 +4,12 @@ from functools import lru_cache
 
 import numpy as np
 import pytest
-from tests.models.contract import RecommenderContract, tiny_dataset
 
 from interestlens.models import Popularity
 from interestlens.models.content_lm import ContentLM
 from interestlens.models.hybrid import Hybrid, last_item_holdout, random_item_holdout
 from interestlens.text import Encoder
+from tests.models.contract import RecommenderContract, tiny_dataset
 
 
 @lru_cache(maxsize=1)
@@ -55,9 +55,8 @@ def test_ranker_beats_popularity_on_taste_groups():
 
 
 def test_sasrec_with_early_stopping_is_fitted_once_and_its_holdout_users_train_the_ranker():
-    from tests.models.test_sasrec import chain_dataset, small
-
     from interestlens.models.sasrec import SASRec
+    from tests.models.test_sasrec import chain_dataset, small
 
     fits = []
 
@@ -100,9 +99,8 @@ def test_random_holdout_takes_one_item_per_user_and_refits_sasrec():
     assert (held.set_index("user_id")["item_id"] != last.reindex(held["user_id"]).values).any()
     assert held.equals(random_item_holdout(ds, random_state=3)[1])
 
-    from tests.models.test_sasrec import chain_dataset, small
-
     from interestlens.models.sasrec import SASRec
+    from tests.models.test_sasrec import chain_dataset, small
 
     fits = []
 

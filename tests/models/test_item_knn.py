@@ -3,9 +3,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from tests.models.contract import RecommenderContract, tiny_dataset
 
 from interestlens.models.item_knn import ItemKNN, bm25_weight, nearest_neighbours
+from tests.models.contract import RecommenderContract, tiny_dataset
 
 implicit_nn = pytest.importorskip("implicit.nearest_neighbours")
 

@@ -2,10 +2,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from tests.models.contract import T0, RecommenderContract
-
 from interestlens.data import Dataset, Event
 from interestlens.models import Popularity
+from tests.models.contract import T0, RecommenderContract
 
 
 class TestPopularity(RecommenderContract):

@@ -6,10 +6,10 @@ from datetime import timedelta
 import numpy as np
 import pytest
 import torch
-from tests.models.contract import T0, RecommenderContract, tiny_dataset
 
 from interestlens.data import Dataset, Event
 from interestlens.models.sasrec import SASRec, _MeanLogSumExp, _windows
+from tests.models.contract import T0, RecommenderContract, tiny_dataset
 
 
 def small(**kw) -> SASRec:

@@ -4,10 +4,10 @@ import math
 
 import numpy as np
 import pytest
-from tests.models.contract import RecommenderContract
 
 from interestlens.data import Dataset, Event
 from interestlens.models.user_knn import UserKNN
+from tests.models.contract import RecommenderContract
 
 
 class TestUserKNN(RecommenderContract):
