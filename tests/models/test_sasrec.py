@@ -23,7 +23,9 @@ def small(**kw) -> SASRec:
         text_init=False,
         threads=1,
     )
-    return SASRec(**{**params, **kw})
+    params = {**params, **kw}
+    params.setdefault("holdout_last", params["patience"] is not None)
+    return SASRec(**params)
 
 
 class TestSASRec(RecommenderContract):
@@ -133,6 +135,22 @@ def test_early_stopping_keeps_the_best_epoch_and_leaves_threads_alone():
     assert len(history) == 30 or len(history) == model.best_epoch_ + 2
 
 
+def test_without_patience_every_epoch_runs_and_the_last_is_kept():
+    ds = chain_dataset()
+    model = small(epochs=4, holdout_last=True).fit(ds)
+    assert len(model.history_) == 4 and model.best_epoch_ == 4
+    assert model.held_out_.all()
+    # the kept weights are the last epoch's: they reproduce its holdout score
+    from interestlens.models.sasrec import _item_sequences
+
+    items, bounds = _item_sequences(ds, model.user_ids_, model.item_ids_)
+    users = np.arange(ds.n_users)
+    score = model._holdout_ndcg(
+        model.network_, torch.from_numpy(items), bounds[:-1], bounds[1:], users
+    )
+    assert score == pytest.approx(model.history_[-1], abs=1e-12)
+
+
 def test_users_without_item_events_get_popularity():
     events = [
         Event("a", "x", "click", timestamp=T0),
@@ -150,6 +168,7 @@ def test_users_without_item_events_get_popularity():
     [
         {"loss": "bpr"},
         {"precision": "fp16"},
+        {"patience": 2, "holdout_last": False},
         {"dim": 10, "n_heads": 3},
         {"patience": 0},
         {"max_len": 0},
