@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from interestlens import Engine
-from interestlens.data import Event
+from interestlens.data import Dataset, Event
 from interestlens.engine import Config, ExploreConfig, NotFittedError
 from interestlens.explore import POLICIES
 
@@ -264,3 +264,14 @@ def test_slate_log_can_be_turned_off(ml_engine, tmp_path):
     assert not (tmp_path / "events.db").exists()
     with pytest.raises(KeyError, match="unknown request_id"):
         engine.feedback("nope", recs[0].item_id, 1.0)
+
+
+def test_sasrec_trains_with_the_engines_threads_and_precision(ml_small, encoder, sentiment):
+    users = ml_small.user_ids[:30]
+    events = ml_small.events[ml_small.events["user_id"].isin(users)]
+    ds = Dataset(events, ml_small.items[ml_small.items["item_id"].isin(events["item_id"])])
+    config = Config(recommender="sasrec", threads=1, precision="fp32", n_fine=8, n_broad=2)
+    engine = Engine(config, encoder=encoder, sentiment=sentiment)
+    model = engine.fit(ds).state.recommender
+    assert (model.threads, model.precision_) == (1, "fp32")
+    assert len(engine.recommend(str(users[0]), k=3)) == 3

@@ -93,7 +93,12 @@ class Config:
         ``"bundled"`` (all-MiniLM-L6-v2), a local sentence-transformers folder, or an
         OpenAI-compatible embeddings URL.
     precision
-        ``"auto"`` (bf16 where the CPU supports it and it matches fp32), ``"bf16"`` or ``"fp32"``.
+        ``"auto"`` (bf16 where the CPU supports it and it matches fp32), ``"bf16"`` or ``"fp32"``;
+        also SASRec's training arithmetic (whose ``"auto"`` is bf16 on CPUs with AMX).
+    threads
+        Torch threads for SASRec's training; ``None``: torch's setting, one per core. Set
+        1 on a machine shared with other busy processes, where threads waiting on a busy
+        core made training steps four times slower than on one thread.
     item_text_fields
         Item fields composed into the text that is embedded.
     n_fine, n_broad
@@ -126,6 +131,7 @@ class Config:
     cache_dir: Path | None = None
     encoder: str = "bundled"
     precision: str = "auto"
+    threads: int | None = None
     item_text_fields: tuple[str, ...] = ("title", "categories", "text", "tags")
     n_fine: int | None = None
     n_broad: int | None = None
@@ -354,6 +360,8 @@ class Engine:
             def model(name: str, **params: Any) -> Recommender:
                 if name == "contentlm":
                     params["text_fields"] = cfg.item_text_fields
+                if name == "sasrec":
+                    params.update(precision=cfg.precision, threads=cfg.threads)
                 return build_model(
                     name, encoder=self.encoder, random_state=cfg.random_state, **params
                 )
