@@ -124,8 +124,8 @@ class Hybrid(Recommender):
     latest item, for the ranker's training examples, and one on everything, for
     serving). A SASRec with ``holdout_last`` (its default) is fitted once: it held each
     user's latest item out of its training anyway, so the ranker learns on its held-out
-    users from that one fit (:meth:`~interestlens.models.SASRec.without_last_items`). Items outside
-    every model's candidates score below every candidate.
+    users from that one fit (:meth:`~interestlens.models.SASRec.without_last_items`).
+    Items outside every model's candidates score below every candidate.
     """
 
     def __init__(
