@@ -263,10 +263,11 @@ class Hybrid(Recommender):
         else:
             inner, held = random_item_holdout(dataset, random_state=self.random_state)
         full_models, inner_models = self._fit_bases(dataset, inner)
+        # only holdout="last" keeps full models that scored their users before the last item
         reused = [
             set(m.without_last_items()[1])  # type: ignore[union-attr]
             for m in full_models
-            if self.holdout == "last" and _reusable(m)
+            if _reusable(m)
         ]
         if reused:
             held = held[held["user_id"].isin(set.intersection(*reused))]

@@ -11,6 +11,7 @@ batch.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 from collections.abc import Callable
@@ -56,21 +57,29 @@ PRECISION_SAMPLE: tuple[str, ...] = (
 )
 
 
+@functools.cache
+def _cpu_flags() -> frozenset[str]:
+    """The CPU feature flags of ``/proc/cpuinfo`` (empty where there is none)."""
+    try:
+        return frozenset(Path("/proc/cpuinfo").read_text(errors="ignore").split())
+    except OSError:
+        return frozenset()
+
+
+def _torch_cpu_check(name: str) -> bool:
+    import torch
+
+    return bool(getattr(torch.cpu, name, lambda: False)())
+
+
 def cpu_supports_bf16() -> bool:
     """Whether this CPU has native bf16 arithmetic (AVX512-BF16 or AMX-BF16).
 
     Without it PyTorch emulates bf16 and is slower than float32.
     """
-    try:
-        flags = Path("/proc/cpuinfo").read_text(errors="ignore").split()
-    except OSError:
-        flags = []
-    if "avx512_bf16" in flags or "amx_bf16" in flags:
+    if {"avx512_bf16", "amx_bf16"} & _cpu_flags():
         return True
-    import torch
-
-    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
-    return any(bool(getattr(torch.cpu, name, lambda: False)()) for name in checks)
+    return _torch_cpu_check("_is_avx512_bf16_supported") or cpu_has_amx()
 
 
 def cpu_has_amx() -> bool:
@@ -79,11 +88,7 @@ def cpu_has_amx() -> bool:
     On them bf16 matrix products of training size run 4 to 6 times faster than float32;
     AVX512-BF16 alone gains far less.
     """
-    try:
-        flags = Path("/proc/cpuinfo").read_text(errors="ignore").split()
-    except OSError:
-        return False
-    return "amx_bf16" in flags
+    return "amx_bf16" in _cpu_flags() or _torch_cpu_check("_is_amx_tile_supported")
 
 
 def device_supports_bf16(device: str) -> bool:
