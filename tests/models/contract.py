@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 import numpy as np
+import pytest
 
 from interestlens.data import Dataset, Event, Item
 from interestlens.models import Recommender
@@ -51,6 +52,9 @@ class RecommenderContract:
     class) come from tests/models/conftest.py.
     """
 
+    #: Least rank correlation between a training user's folded-in and fitted scores.
+    fold_in_agreement = 0.99
+
     def make_model(self, random_state: int = 0) -> Recommender:
         raise NotImplementedError
 
@@ -91,3 +95,21 @@ class RecommenderContract:
     def test_scores_cover_the_whole_catalogue(self, fitted, ds):
         s = fitted.score_all(["u2"])
         assert s.shape == (1, ds.n_items) and s.dtype == np.float32
+
+    def test_score_history_folds_in_a_history_without_refitting(self, fitted, ds):
+        from scipy.stats import spearmanr
+
+        mine = ds.events[ds.events["user_id"] == "u0"]
+        folded = fitted.score_history(mine.assign(user_id="someone-new"))
+        assert folded.shape == (ds.n_items,) and folded.dtype == np.float32
+        # a training user's own events give the ranking the fit gave them
+        unseen = ~fitted.item_ids_.isin(mine["item_id"])
+        fit = fitted.score_all(["u0"])[0]
+        assert spearmanr(folded[unseen], fit[unseen]).statistic > self.fold_in_agreement
+        # items the model never saw add nothing: alone they leave the user cold
+        unknown = mine.assign(item_id="no-such-item")
+        cold = fitted.score_all(["nobody"])[0]
+        np.testing.assert_array_equal(fitted.score_history(unknown), cold)
+        np.testing.assert_array_equal(fitted.score_history(mine.iloc[:0]), cold)
+        with pytest.raises(ValueError, match="item_id"):
+            fitted.score_history(mine.drop(columns=["item_id"]))

@@ -102,3 +102,14 @@ class ALS(Recommender):
 
     def _scores(self, rows: np.ndarray) -> np.ndarray:
         return self.user_factors_[rows] @ self.item_factors_.T
+
+    def _history_scores(
+        self, dataset: Dataset, X: sp.csr_matrix, sequence: np.ndarray
+    ) -> np.ndarray:
+        # the user step of ALS: (YᵀY + Yᵀ(C - I)Y + λI) x = YᵀCp, C = 1 + αX on the row
+        Y = self.item_factors_.astype(np.float64)
+        Yi = Y[X.indices]
+        c = 1.0 + self.alpha * X.data.astype(np.float64)
+        A = Y.T @ Y + (Yi.T * (c - 1.0)) @ Yi + self.regularization * np.eye(Y.shape[1])
+        x = np.linalg.solve(A, Yi.T @ c)
+        return (self.item_factors_ @ x.astype(np.float32)).astype(np.float32)

@@ -20,6 +20,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from interestlens.data import Dataset
+from interestlens.data.schema import EVENT_COLUMNS
 
 _FORMAT = 1
 
@@ -51,6 +52,9 @@ class Recommender(abc.ABC):
     #: Parameters holding runtime components (an encoder), not hyperparameters: they are
     #: not saved with the model and not part of :meth:`get_params`.
     _components: tuple[str, ...] = ()
+    #: Whether :meth:`score_history` reads what the user wrote, so that a history without
+    #: a known item is not simply cold.
+    _reads_text = False
 
     def __init__(self, *, random_state: int = 0) -> None:
         self.random_state = random_state
@@ -107,6 +111,67 @@ class Recommender(abc.ABC):
         if (~known).any():
             out[~known] = self._cold_scores(int((~known).sum()))
         return out
+
+    def score_history(self, events: pd.DataFrame) -> np.ndarray:
+        """Scores of every catalogue item for one user known only by ``events`` (fold-in).
+
+        The model's learned item side is kept and the user side is computed from the
+        events alone, as :meth:`fit` would have for a user with exactly this history: a
+        user's events observed after the fit count at once, and a new user needs no
+        refit. Every row of ``events`` is read as the same user's, whatever its
+        ``user_id``.
+
+        Parameters
+        ----------
+        events
+            Events in the layout of :attr:`Dataset.events` (at least ``item_id``,
+            ``type`` and ``timestamp``; ``value`` and ``text`` where the model reads
+            them). Items the model was not fitted on have no learned parameters and
+            add nothing; with no known item the result is the cold-start scores.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(n_items,)`` float32 in :attr:`item_ids_` order; the history's own items are
+            scored too (mask them to exclude them).
+
+        Examples
+        --------
+        >>> from interestlens.data import Dataset, Event
+        >>> from interestlens.models import EASE
+        >>> ds = Dataset.from_records([Event(u, i, "click") for u, i in
+        ...     [("a", "x"), ("a", "y"), ("b", "x"), ("b", "y"), ("c", "z")]])
+        >>> model = EASE(l2=1.0).fit(ds)
+        >>> new = Dataset.from_records([Event("new", "x", "click")]).events
+        >>> model.score_history(new).astype(float).round(3).tolist()   # items x, y, z
+        [0.0, 0.667, 0.0]
+        """
+        self._check_fitted()
+        missing = [c for c in ("item_id", "type", "timestamp") if c not in events.columns]
+        if missing:
+            raise ValueError(f"events lack columns {missing}")
+        ev = events.copy()
+        for c in EVENT_COLUMNS:
+            if c not in ev.columns:
+                ev[c] = None
+        ev["user_id"] = "history"
+        ds = Dataset(ev, pd.DataFrame({"item_id": self.item_ids_.to_numpy()}))
+        X = sp.csr_matrix(self.interaction_matrix(ds)[:, : len(self.item_ids_)])
+        if X.nnz == 0 and not self._reads_text:
+            return self._cold_scores(1)[0]
+        ordered = ds.sorted_events()
+        seq = self.item_ids_.get_indexer(pd.Index(ordered["item_id"].dropna(), dtype=object))
+        return np.asarray(self._history_scores(ds, X, seq[seq >= 0]), dtype=np.float32)
+
+    def _history_scores(
+        self, dataset: Dataset, X: sp.csr_matrix, sequence: np.ndarray
+    ) -> np.ndarray:
+        """Scores of every item for the one user of ``dataset``.
+
+        ``X`` is their ``(1, n_items)`` row of :meth:`interaction_matrix`, ``sequence``
+        the columns of their known items in time order.
+        """
+        raise TypeError(f"{type(self).__name__} cannot score a history it was not fitted on")
 
     def score(self, user_ids: Sequence[str], item_ids: Sequence[str]) -> np.ndarray:
         """Scores of given items for given users: ``(len(user_ids), len(item_ids))``, NaN for unknown items."""

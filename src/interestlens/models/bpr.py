@@ -91,3 +91,33 @@ class BPR(Recommender):
 
     def _scores(self, rows: np.ndarray) -> np.ndarray:
         return self.user_factors_[rows] @ self.item_factors_.T
+
+    #: Items drawn as the negatives of a folded-in user's pairs.
+    _FOLD_NEGATIVES = 500
+
+    def _history_scores(
+        self, dataset: Dataset, X: sp.csr_matrix, sequence: np.ndarray
+    ) -> np.ndarray:
+        # The user step of BPR with the items fixed: maximise the mean log sigmoid of
+        # positive-minus-negative scores (negatives a seeded sample of the other items)
+        # minus the L2 penalty; the last factor is implicit's item bias (user side 1).
+        from scipy.optimize import minimize
+        from scipy.special import log_expit
+
+        V = self.item_factors_.astype(np.float64)
+        pos = X.indices
+        others = np.setdiff1d(np.arange(len(V)), pos)
+        rng = np.random.default_rng(self.random_state)
+        neg = rng.choice(others, min(self._FOLD_NEGATIVES, len(others)), replace=False)
+        D = (V[pos][:, None, :] - V[neg][None, :, :]).reshape(-1, V.shape[1])
+        bias, D = D[:, -1], D[:, :-1]
+
+        def loss(u: np.ndarray) -> tuple[float, np.ndarray]:
+            m = D @ u + bias
+            g = -(D.T @ np.exp(log_expit(-m))) / len(m) + 2 * self.regularization * u
+            return -log_expit(m).mean() + self.regularization * u @ u, g
+
+        u = minimize(loss, np.zeros(V.shape[1] - 1), jac=True, method="L-BFGS-B").x
+        return (
+            (V @ np.r_[u, 1.0]).astype(np.float32) if len(others) else V[:, -1].astype(np.float32)
+        )

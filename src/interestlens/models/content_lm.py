@@ -59,6 +59,7 @@ class ContentLM(Recommender):
     """
 
     _components = ("encoder",)
+    _reads_text = True
 
     def __init__(
         self,
@@ -139,28 +140,28 @@ class ContentLM(Recommender):
     def scores_for_history(self, events: pd.DataFrame) -> np.ndarray:
         """Scores of every item for one user given only their events (any user, even new).
 
-        Items the events name are excluded (``-inf``). Useful for users who arrived after
-        the fit: one click or one search is enough.
+        :meth:`score_history` with the items the events name excluded (``-inf``). Useful
+        for users who arrived after the fit: one click or one search is enough.
         """
-        self._check_fitted()
-        ev = events.reset_index(drop=True)
-        order = np.lexsort(
-            (np.arange(len(ev)), ev["timestamp"].to_numpy(dtype="datetime64[ns]").astype(np.int64))
-        )
-        ev = ev.iloc[order]
-        long_, short = self._vectors(ev, np.zeros(len(ev), dtype=np.int64), 1)
-        user = (1 - self.recent_weight) * long_ + self.recent_weight * short
-        if not np.any(user):
-            return self._cold_scores(1)[0]
-        s = (user @ self.item_vectors_.T)[0] + self.popularity_weight * self.log_popularity_
-        seen = self.item_ids_.get_indexer(pd.Index(ev["item_id"].dropna(), dtype=object))
+        s = self.score_history(events)
+        seen = self.item_ids_.get_indexer(pd.Index(events["item_id"].dropna(), dtype=object))
         s[seen[seen >= 0]] = -np.inf
-        return s.astype(np.float32)
+        return s
 
     def _scores(self, rows: np.ndarray) -> np.ndarray:
         user = (1 - self.recent_weight) * self.long_[rows] + self.recent_weight * self.short_[rows]
         s = user @ self.item_vectors_.T
         return (s + self.popularity_weight * self.log_popularity_).astype(np.float32)
+
+    def _history_scores(
+        self, dataset: Dataset, X: sp.csr_matrix, sequence: np.ndarray
+    ) -> np.ndarray:
+        ev = dataset.sorted_events()
+        long_, short = self._vectors(ev, np.zeros(len(ev), dtype=np.int64), 1)
+        user = (1 - self.recent_weight) * long_ + self.recent_weight * short
+        if not np.any(user):
+            return self._cold_scores(1)[0]
+        return (user @ self.item_vectors_.T + self.popularity_weight * self.log_popularity_)[0]
 
     def score_text(self, texts: Sequence[str]) -> np.ndarray:
         """Scores of every item for users known only by what they wrote (one row per text)."""

@@ -91,6 +91,11 @@ class EASE(Recommender):
     def _scores(self, rows: np.ndarray) -> np.ndarray:
         return np.asarray(self.user_items_[rows] @ self.weights_, dtype=np.float32)
 
+    def _history_scores(
+        self, dataset: Dataset, X: sp.csr_matrix, sequence: np.ndarray
+    ) -> np.ndarray:
+        return np.asarray(X @ self.weights_, dtype=np.float32)[0]
+
 
 def _inverse_gram(X: sp.csr_matrix, l2: float) -> np.ndarray:
     """``(XᵀX + l2 I)⁻¹`` as a dense array of ``X``'s dtype (Fortran order), in one ``n x n`` buffer.

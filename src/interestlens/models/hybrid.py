@@ -313,12 +313,25 @@ class Hybrid(Recommender):
     def _scores(self, rows: np.ndarray) -> np.ndarray:
         users = [str(u) for u in self.user_ids_[rows]]
         per_model = [m.score_all(users) for m in self.models_]
+        return self._ranked(
+            per_model, self._seen_cols(sp.csr_matrix(self.seen_), rows), self.activity_[rows]
+        )
+
+    def _history_scores(
+        self, dataset: Dataset, X: sp.csr_matrix, sequence: np.ndarray
+    ) -> np.ndarray:
+        per_model = [m.score_history(dataset.events)[None, :] for m in self.models_]
+        activity = np.log1p(np.array([X.nnz], dtype=np.float32))
+        return self._ranked(per_model, [X.indices], activity)[0]
+
+    def _ranked(
+        self, per_model: list[np.ndarray], seen: list[np.ndarray], activity: np.ndarray
+    ) -> np.ndarray:
+        """The ranker's scores of each user's candidates; every other item below them."""
         # items outside every candidate pool rank below them, in the first model's order
         base = per_model[0]
         out = np.where(np.isfinite(base), -1e6 + base, -1e6).astype(np.float32)
-        cands, feats = self._candidates_and_features(
-            per_model, self._seen_cols(sp.csr_matrix(self.seen_), rows), self.activity_[rows]
-        )
+        cands, feats = self._candidates_and_features(per_model, seen, activity)
         for j, (c, f) in enumerate(zip(cands, feats, strict=True)):
             out[j, c] = _predict(self.ranker_, f)
         return out

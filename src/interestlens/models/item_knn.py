@@ -110,6 +110,11 @@ class ItemKNN(Recommender):
     def _scores(self, rows: np.ndarray) -> np.ndarray:
         return np.asarray((self.user_items_[rows] @ self.similarity_).toarray(), dtype=np.float32)
 
+    def _history_scores(
+        self, dataset: Dataset, X: sp.csr_matrix, sequence: np.ndarray
+    ) -> np.ndarray:
+        return np.asarray((X @ self.similarity_).toarray(), dtype=np.float32)[0]
+
 
 def bm25_weight(X: sp.spmatrix, k1: float = 100.0, b: float = 0.8) -> sp.csr_matrix:
     """BM25 weights of a users x items matrix, items as documents and users as terms.

@@ -501,6 +501,14 @@ class SASRec(Recommender):
             out[cold] = self.popularity_.astype(np.float32)
         return out.astype(np.float32, copy=False)
 
+    def _history_scores(
+        self, dataset: Dataset, X: sp.csr_matrix, sequence: np.ndarray
+    ) -> np.ndarray:
+        items, bounds = _item_sequences(dataset, dataset.user_ids, self.item_ids_)
+        seq = torch.from_numpy(items)
+        state = self._states(self.network_, seq, bounds[:1], bounds[1:], np.zeros(1, np.int64))
+        return (state.numpy() @ self.item_vectors_.T)[0]
+
 
 def _batch(
     seq: torch.Tensor, first: np.ndarray, size: np.ndarray, n_loss: np.ndarray

@@ -108,20 +108,22 @@ class UserKNN(Recommender):
         X = dataset.interactions(user_ids=dataset.user_ids, item_ids=dataset.item_ids).matrix
         return sp.csr_matrix(X, dtype=np.float64)
 
-    def _fit(self, dataset: Dataset, X: sp.csr_matrix) -> None:
-        if self.k < 1:
-            raise ValueError(f"k must be at least 1, not {self.k}")
-        if self.shrinkage < 0:
-            raise ValueError(f"shrinkage must be non-negative, not {self.shrinkage}")
-        self.user_items_ = sp.csr_matrix(X, dtype=np.float32)
-        self.support_ = sp.csr_matrix((X != 0).astype(np.float64))
+    def _profiles(
+        self, dataset: Dataset, X: sp.csr_matrix
+    ) -> tuple[sp.csr_matrix, sp.csr_matrix, sp.csr_matrix | None]:
+        """Each user's profile, support (where they have a value) and, for Pearson, squares."""
+        n = X.shape[1]
         if self.similarity == "cosine":
             V = sp.csr_matrix(X, dtype=np.float64)
             norms = np.sqrt(np.asarray(V.multiply(V).sum(axis=1)).ravel())
             inv = np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)
-            self.profiles_ = sp.csr_matrix(sp.diags(inv) @ V)
-        elif self.similarity == "pearson":
-            V = self._values(dataset)
+            return (
+                sp.csr_matrix(sp.diags(inv) @ V),
+                sp.csr_matrix((X != 0).astype(np.float64)),
+                None,
+            )
+        if self.similarity == "pearson":
+            V = sp.csr_matrix(self._values(dataset)[:, :n])
             counts = np.diff(V.indptr)
             means = np.divide(
                 np.asarray(V.sum(axis=1)).ravel(),
@@ -130,27 +132,41 @@ class UserKNN(Recommender):
                 where=counts > 0,
             )
             V.data -= np.repeat(means, counts)
-            self.profiles_ = V
-            self.support_ = sp.csr_matrix(
+            support = sp.csr_matrix(
                 (np.ones_like(V.data), V.indices.copy(), V.indptr.copy()), shape=V.shape
             )
-            self.squares_ = V.multiply(V).tocsr()
-        else:
-            raise ValueError(f"similarity must be 'cosine' or 'pearson', not {self.similarity!r}")
+            return V, support, V.multiply(V).tocsr()
+        raise ValueError(f"similarity must be 'cosine' or 'pearson', not {self.similarity!r}")
+
+    def _fit(self, dataset: Dataset, X: sp.csr_matrix) -> None:
+        if self.k < 1:
+            raise ValueError(f"k must be at least 1, not {self.k}")
+        if self.shrinkage < 0:
+            raise ValueError(f"shrinkage must be non-negative, not {self.shrinkage}")
+        self.user_items_ = sp.csr_matrix(X, dtype=np.float32)
+        self.profiles_, self.support_, squares = self._profiles(dataset, X)
+        if squares is not None:
+            self.squares_ = squares
         self.item_users_ = sp.csc_matrix(self.user_items_, dtype=np.float32)
 
     def _similarities(self, rows: np.ndarray) -> np.ndarray:
         """Similarities (with shrinkage) of the users at ``rows`` to every user, 0 to themselves."""
-        P, B = self.profiles_, self.support_
-        w = (P[rows] @ P.T).toarray()
+        Q = self.squares_[rows] if self.similarity == "pearson" else None
+        w = self._similarity_to(self.profiles_[rows], self.support_[rows], Q)
+        w[np.arange(len(rows)), rows] = 0.0
+        return w
+
+    def _similarity_to(
+        self, P: sp.csr_matrix, B: sp.csr_matrix, Q: sp.csr_matrix | None
+    ) -> np.ndarray:
+        """Similarities (with shrinkage) of profiles ``P`` (support ``B``, squares ``Q``) to every user."""
+        w = (P @ self.profiles_.T).toarray()
         if self.similarity == "pearson":
-            Q = self.squares_
-            scale = (Q[rows] @ B.T).toarray() * (B[rows] @ Q.T).toarray()
+            scale = (Q @ self.support_.T).toarray() * (B @ self.squares_.T).toarray()
             w = np.divide(w, np.sqrt(scale), out=np.zeros_like(w), where=scale > 0)
         if self.shrinkage:
-            common = (B[rows] @ B.T).toarray()
+            common = (B @ self.support_.T).toarray()
             w *= common / (common + self.shrinkage)
-        w[np.arange(len(rows)), rows] = 0.0
         return w
 
     def _scores(self, rows: np.ndarray) -> np.ndarray:
@@ -161,13 +177,22 @@ class UserKNN(Recommender):
             out[start : start + block] = self._block_scores(rows[start : start + block])
         return out
 
+    def _history_scores(
+        self, dataset: Dataset, X: sp.csr_matrix, sequence: np.ndarray
+    ) -> np.ndarray:
+        P, B, Q = self._profiles(dataset, X)
+        return self._neighbour_scores(self._similarity_to(P, B, Q).astype(np.float32), None)[0]
+
     def _block_scores(self, rows: np.ndarray) -> np.ndarray:
+        return self._neighbour_scores(self._similarities(rows).astype(np.float32), rows)
+
+    def _neighbour_scores(self, w: np.ndarray, rows: np.ndarray | None) -> np.ndarray:
+        """Item scores from similarities ``w`` to every user; ``rows``: the users themselves."""
         R = self.item_users_
-        w = self._similarities(rows).astype(np.float32)
         raters = np.diff(R.indptr)
         few = np.flatnonzero(raters <= self.k)
         many = np.flatnonzero(raters > self.k)
-        num = np.empty((len(rows), R.shape[1]), dtype=np.float32)
+        num = np.empty((len(w), R.shape[1]), dtype=np.float32)
         den = np.empty_like(num) if self.normalize else None
         # Items with at most k raters: every rater is a neighbour.
         R_few = R[:, few]
@@ -175,7 +200,8 @@ class UserKNN(Recommender):
         if den is not None:
             den[:, few] = ((R_few != 0).astype(np.float32).T @ np.abs(w).T).T
         # Items with more: the k most similar raters, never the user themselves.
-        w[np.arange(len(rows)), rows] = -np.inf
+        if rows is not None:
+            w[np.arange(len(rows)), rows] = -np.inf
         unit = bool(np.all(R.data == 1.0))  # binary: the values of the top k are enough
         for i in many:
             users = R.indices[R.indptr[i] : R.indptr[i + 1]]
