@@ -42,7 +42,11 @@ def _twin(engine: Engine) -> Engine:
     """A second engine on the same fit, with profiles of its own (observe changes them)."""
     twin = Engine(engine.config, encoder=engine.encoder, sentiment=engine.sentiment)
     twin._state = replace(
-        engine.state, profiler=engine.state.profiler.copy(), observed=[], policies={}
+        engine.state,
+        profiler=engine.state.profiler.copy(),
+        observed=[],
+        observed_users=set(),
+        policies={},
     )
     return twin
 
@@ -141,6 +145,38 @@ def test_recommend_excludes_history_and_explains(ml_engine, ml_small):
     for r in recs:
         assert any(lab in r.reason for lab in labels)
         assert any(t in r.reason for t in titles)
+
+
+def test_observed_events_count_in_the_next_recommendations(ml_engine, ml_small):
+    engine = _twin(ml_engine)
+    counts = ml_small.events["user_id"].value_counts()
+    user = str(counts.index[-1])  # a user with few ratings: six clicks are a real change
+    before = [r.item_id for r in engine.recommend(user, k=10)]
+    anim = next(i for i in engine.interests("fine") if i.terms and i.terms[0] == "animation")
+    members = engine.state.taxonomy.members(anim.interest_id)
+    by_fans = ml_small.events["item_id"].value_counts().index
+    clicked = [m for m in by_fans if m in members and m not in before][:6]
+    t = engine.profile(user).as_of + timedelta(days=1)
+    engine.observe(
+        [Event(user, m, "click", timestamp=t + timedelta(minutes=k)) for k, m in enumerate(clicked)]
+    )
+    after = engine.recommend(user, k=10)
+    ids = [r.item_id for r in after]
+    assert not set(clicked) & set(ids)  # just engaged with: never served back
+    assert ids != before
+    cats = ml_small.items.set_index("item_id")["categories"]
+    assert sum("Animation" in cats[i] for i in ids) > sum("Animation" in cats[i] for i in before)
+    assert [r.item_id for r in ml_engine.recommend(user, k=10)] == before  # the other engine's
+    # a user new to the recommender is ranked by it once they have enough events
+    engine.observe(
+        [
+            Event("newcomer", m, "click", timestamp=t + timedelta(minutes=k))
+            for k, m in enumerate(clicked)
+        ]
+    )
+    source, n_events, scores = engine.ranking_scores("newcomer", engine.policy())
+    assert (source, n_events) == ("personal", 6)
+    assert all(scores[engine.policy().item_ids_.get_loc(m)] == float("-inf") for m in clicked)
 
 
 def test_cold_users_get_content_or_popular_items(ml_engine):

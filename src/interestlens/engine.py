@@ -222,6 +222,7 @@ class _State:
     content: ContentLM | None = None
     item_users: sp.csc_matrix | None = None
     observed: list[pd.DataFrame] = field(default_factory=list)
+    observed_users: set[str] = field(default_factory=set)
     policies: dict[str, Policy] = field(default_factory=dict)
 
 
@@ -399,6 +400,7 @@ class Engine:
             st = self.state
             st.profiler.update(frame)
             st.observed.append(frame)
+            st.observed_users.update(frame["user_id"].astype(str))
         return len(frame)
 
     def events(self) -> pd.DataFrame:
@@ -494,7 +496,7 @@ class Engine:
             raise NotFittedError("this engine was fitted with recommender='none'")
         user_id = str(user_id)
         pol = self.policy(policy)
-        source, n_events, scores = self.ranking_scores(user_id, pol)
+        source, n_events, scores = self.ranking_scores(user_id, pol, exclude_seen=exclude_seen)
         slate = pol.recommend(
             user_id,
             k,
@@ -529,27 +531,44 @@ class Engine:
         return out
 
     def ranking_scores(
-        self, user_id: str, policy: Policy, events: pd.DataFrame | None = None
+        self,
+        user_id: str,
+        policy: Policy,
+        events: pd.DataFrame | None = None,
+        *,
+        exclude_seen: bool = True,
     ) -> tuple[str, int, np.ndarray | None]:
         """Where a user's ranking comes from, their event count, and any scores to use.
 
-        A known user with at least ``cold_start_events`` events is ranked by the
-        recommender (``"personal"``, scores ``None``: the policy asks its ranker); a cold
-        or unknown user by content scores of what they did (``"content"``) or by
-        popularity when they did nothing (``"popular"``), aligned to ``policy``'s items.
-        ``events`` (the engine's events by default) lets a caller scoring many users
-        pass them once.
+        A user with at least ``cold_start_events`` events is ranked by the recommender
+        (``"personal"``): as fitted (scores ``None``: the policy asks its ranker) unless
+        events of theirs were observed since the fit, or they are new to it; then from
+        every event of theirs (:meth:`~interestlens.models.Recommender.score_history`),
+        so what they just did counts at once. A cold or unknown user is ranked by content
+        scores of what they did (``"content"``) or by popularity when they did nothing
+        (``"popular"``). Scores are aligned to ``policy``'s items, with the user's own
+        items at ``-inf`` when ``exclude_seen``; ``events`` (the engine's events by
+        default) lets a caller scoring many users pass them once.
         """
         st = self.state
         row = st.profiler._user_pos.get(user_id)
         n_events = 0 if row is None else int(st.profiler.n_events_[row])
-        if user_id in st.recommender.user_ids_ and n_events >= self.config.cold_start_events:
+        known = user_id in st.recommender.user_ids_ and user_id not in st.observed_users
+        personal = n_events >= self.config.cold_start_events
+        if personal and known:
             return "personal", n_events, None
         ev = self.events() if events is None else events
         mine = ev[ev["user_id"] == user_id]
-        cold = st.content.scores_for_history(mine) if len(mine) else st.content._cold_scores(1)[0]
-        scores = pd.Series(cold, index=st.content.item_ids_).reindex(policy.item_ids_).to_numpy()
-        return ("content" if len(mine) else "popular"), n_events, scores
+        if personal:
+            model, source = st.recommender, "personal"
+        else:
+            model, source = st.content, "content" if len(mine) else "popular"
+        scores = model.score_history(mine)
+        if exclude_seen:
+            seen = model.item_ids_.get_indexer(pd.Index(mine["item_id"].dropna(), dtype=object))
+            scores[seen[seen >= 0]] = -np.inf
+        scores = pd.Series(scores, index=model.item_ids_).reindex(policy.item_ids_).to_numpy()
+        return source, n_events, scores
 
     def policy(self, name: str | None = None) -> Policy:
         """The exploration policy ``name`` (default: the configured one), fitted on first use."""
@@ -715,6 +734,9 @@ class Engine:
         state = doc["state"]
         if state is not None and not hasattr(state, "policies"):  # saved before policies
             object.__setattr__(state, "policies", {})
+        if state is not None and not hasattr(state, "observed_users"):  # saved before fold-in
+            users = {str(u) for frame in state.observed for u in frame["user_id"]}
+            object.__setattr__(state, "observed_users", users)
         engine._state = state
         if engine._state is not None:
             engine._state.profiler.attach(engine.encoder.encode, engine.sentiment)
