@@ -26,10 +26,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
 
 from interestlens import datasets
-from interestlens.data import Dataset
+from interestlens.data import Dataset, Event
 from interestlens.engine import Config, Engine, ExploreConfig
 from interestlens.evaluate import evaluate, make_split, tune
 from interestlens.models import Recommender, build_model
@@ -255,7 +256,8 @@ def run_protocol(
 def speed(ds: Dataset) -> dict[str, float]:
     """Fit time of the whole default pipeline (``Engine.fit``: text, interests, profiles and
     the Hybrid) on the dataset from a cold embedding cache, and milliseconds per one-user
-    request: the model's ``recommend``, and ``Engine.recommend`` with its slate log off."""
+    request: the model's ``recommend``, ``Engine.recommend`` with its slate log off, and
+    ``Engine.recommend`` right after the user's new event (folded in by the recommender)."""
     tmp = Path(tempfile.mkdtemp(prefix="interestlens-speed-"))
     config = Config(data_dir=tmp, explore=ExploreConfig(log=False))
     engine = Engine(config)
@@ -273,6 +275,16 @@ def speed(ds: Dataset) -> dict[str, float]:
         t = time.perf_counter()
         engine.recommend(u, k=10)
         lat["engine"].append((time.perf_counter() - t) * 1000)
+    # a user's next request after a new event: the recommender folds it in (score_history)
+    lat["engine_after_observe"] = []
+    popular = ds.events["item_id"].value_counts().index
+    for u in users[:100]:
+        mine = set(engine.events().query("user_id == @u")["item_id"])
+        item = next(i for i in popular if i not in mine)
+        engine.observe(Event(u, item, "click", timestamp=pd.Timestamp.now(tz="UTC")))
+        t = time.perf_counter()
+        engine.recommend(u, k=10)
+        lat["engine_after_observe"].append((time.perf_counter() - t) * 1000)
     out = {"engine_fit_seconds": round(fit_s, 1)}
     for key, ms in lat.items():
         out[f"{key}_recommend_ms_median"] = round(statistics.median(ms), 2)

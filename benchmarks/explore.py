@@ -4,9 +4,10 @@ Simulated users come from :class:`interestlens.evaluate.UserSimulator` with its 
 each user's true click probabilities from EASE fitted on all of ml-latest-small (rank-
 normal logistic link, 1% for the user's median item), true interests from the taxonomy,
 and every policy starting from the first 30% of each user's history (ALS ranker, item
-text, taxonomy all fitted on that view). Each run plays ``--rounds`` slates of ``--k``
-items to users drawn from ``--users`` users; every seed fixes the users, their order and
-the click draws, shared by every policy (common random numbers).
+text, taxonomy all fitted on that view); the ranker folds each click into the user's
+scores as it comes (``--static-ranker`` keeps the fit's). Each run plays ``--rounds``
+slates of ``--k`` items to users drawn from ``--users`` users; every seed fixes the users,
+their order and the click draws, shared by every policy (common random numbers).
 
 Targets:
 
@@ -33,7 +34,7 @@ the user has not clicked into yet. It is not a policy anyone could run; it shows
 interest exploration could go in this simulation, which is what limits target (a).
 
     python benchmarks/explore.py [--rounds 200] [--users 100] [--seeds 0,1,2,3,4]
-        [--explore 0,0.1,0.2,0.3,0.5] [--k 10]
+        [--explore 0,0.1,0.2,0.3,0.5] [--k 10] [--static-ranker]
 
 Writes benchmarks/results/explore.json and benchmarks/results/explore_frontier.png.
 """
@@ -235,6 +236,9 @@ def main() -> None:
     ap.add_argument("--k", type=int, default=10)
     ap.add_argument("--seeds", default="0,1,2,3,4")
     ap.add_argument("--explore", default="0,0.1,0.2,0.3,0.5")
+    ap.add_argument(
+        "--static-ranker", action="store_true", help="keep the fit's scores (no fold-in of clicks)"
+    )
     args = ap.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
     levels = [float(e) for e in args.explore.split(",")]
@@ -251,7 +255,13 @@ def main() -> None:
             ranker, simulator=sim, random_state=seed
         ),
     }
-    common = {"rounds": args.rounds, "k": args.k, "seeds": seeds, "n_users": args.users}
+    common = {
+        "rounds": args.rounds,
+        "k": args.k,
+        "seeds": seeds,
+        "n_users": args.users,
+        "online": not args.static_ranker,
+    }
     started = time.perf_counter()
     result = simulate(sim, policies, explore=levels, progress=progress, **common)
     play_s = time.perf_counter() - started

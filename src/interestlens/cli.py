@@ -920,6 +920,13 @@ def simulate(
     ranker: Annotated[
         str, typer.Option("--ranker", help="Model the policies rank with (a model name).")
     ] = "als",
+    static_ranker: Annotated[
+        bool,
+        typer.Option(
+            "--static-ranker",
+            help="Keep each user's ranker scores from the fit instead of folding clicks in.",
+        ),
+    ] = False,
     out_dir: Annotated[
         Path | None,
         typer.Option("--out", help="Write simulate.json and frontier.png here."),
@@ -929,8 +936,9 @@ def simulate(
     """Long-run explore/exploit on simulated users built from real data.
 
     Each simulated user's true preference over all items comes from EASE fitted on all
-    their data; policies start from the first 30% of each user's history. Reports reward,
-    regret against the oracle, true interests found, coverage, and the frontier.
+    their data; policies start from the first 30% of each user's history, and the ranker
+    folds each click in as it comes. Reports reward, regret against the oracle, true
+    interests found, coverage, and the frontier.
     """
     from interestlens.evaluate import UserSimulator
     from interestlens.evaluate import simulate as run_simulation
@@ -958,6 +966,7 @@ def simulate(
         explore=levels,
         seeds=seed_list,
         n_users=users,
+        online=not static_ranker,
         progress=lambda line: err.print(line, highlight=False),
     )
     doc = result.to_dict()

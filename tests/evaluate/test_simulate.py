@@ -16,7 +16,7 @@ import scipy.sparse as sp
 
 from interestlens.data import Dataset, Event
 from interestlens.evaluate import ClickModel, SimulationResult, UserSimulator, simulate
-from interestlens.evaluate.simulate import _play, starting_view
+from interestlens.evaluate.simulate import _play, _RankerView, starting_view
 from interestlens.explore import POLICIES
 from interestlens.interests import InterestTaxonomy
 from interestlens.models import EASE, Recommender
@@ -185,7 +185,9 @@ def test_discovery_counted_by_hand():
         return cols, np.zeros(2, dtype=bool), None
 
     # uniform draws of 0 click every shown item: u0 clicks b2, c2, a1, c3 and u1 b2, b3
-    result = _play(sim, np.zeros_like(sim.click_prob_), visits, np.zeros((3, 2)), scripted)
+    result = _play(
+        sim, _RankerView(sim, np.zeros_like(sim.click_prob_)), visits, np.zeros((3, 2)), scripted
+    )
     assert result["interests_found"] == 2  # u0: A and B; u1 found neither C nor A
     assert result["new_interests_found"] == 1  # u0: B (A was known from a0)
     assert (result["true_interests"], result["new_true_interests"]) == (4, 2)
@@ -193,7 +195,9 @@ def test_discovery_counted_by_hand():
     assert result["reward"] == 6.0
     # draws of 1 click nothing, so nothing is found
     script = iter([["b2", "c2"], ["a1", "c3"], ["b2", "b3"]])
-    none = _play(sim, np.zeros_like(sim.click_prob_), visits, np.ones((3, 2)), scripted)
+    none = _play(
+        sim, _RankerView(sim, np.zeros_like(sim.click_prob_)), visits, np.ones((3, 2)), scripted
+    )
     assert (none["reward"], none["interests_found"]) == (0.0, 0)
 
 
@@ -208,8 +212,37 @@ def test_items_are_never_shown_twice_nor_from_the_starting_view(sim):
         return cols, np.zeros(len(cols), dtype=bool), None
 
     visits = np.array([0, 0, 0, 1, 0, 0, 0])
-    _play(sim, np.zeros_like(sim.click_prob_), visits, np.full((7, 3), 0.5), record)
+    _play(
+        sim, _RankerView(sim, np.zeros_like(sim.click_prob_)), visits, np.full((7, 3), 0.5), record
+    )
     assert len(shown[0]) == 16  # 18 items, 2 in the starting view: the sixth visit runs dry
+
+
+def test_an_online_ranker_folds_each_click_into_the_users_scores(sim):
+    ranker = EASE(l2=1.0).fit(sim.start_)
+    fitted = ranker.score_all(list(sim.user_ids_))
+    seen: list[np.ndarray] = []
+    start = sim.start_items_[0].indices
+
+    def two_unseen(row, eligible, scores):
+        seen.append(scores.copy())
+        cols = np.flatnonzero(eligible)[:2]
+        return cols, np.zeros(2, dtype=bool), None
+
+    view = _RankerView(sim, fitted, ranker)
+    _play(sim, view, np.array([0, 0, 1]), np.zeros((3, 2)), two_unseen)  # every item clicked
+    np.testing.assert_array_equal(seen[0], fitted[0])
+    clicked = [c for c in range(len(sim.item_ids_)) if c not in start][:2]
+    user = sim.start_.events[sim.start_.events["user_id"] == sim.user_ids_[0]]
+    again = pd.concat([user, user.iloc[:2].assign(item_id=[sim.item_ids_[c] for c in clicked])])
+    np.testing.assert_allclose(seen[1], ranker.score_history(again), rtol=1e-6)
+    assert not np.allclose(seen[1], fitted[0])
+    np.testing.assert_array_equal(seen[2], fitted[1])  # the other user is untouched
+    # a new run starts from the fit again, and a view without the ranker never learns
+    _play(sim, view, np.array([0]), np.zeros((1, 2)), two_unseen)
+    np.testing.assert_array_equal(seen[3], fitted[0])
+    _play(sim, _RankerView(sim, fitted), np.array([0, 0]), np.zeros((2, 2)), two_unseen)
+    np.testing.assert_array_equal(seen[5], fitted[0])
 
 
 def test_simulation_is_deterministic_under_a_seed_and_the_oracle_is_best():

@@ -370,14 +370,61 @@ class _Tally:
     shown: int = 0
 
 
+class _RankerView:
+    """The ranker's scores of each simulated user during one run.
+
+    ``scores`` are every user's scores from the fit. Given the ``ranker``, each click is
+    folded into the user's scores at once (:meth:`~interestlens.models.Recommender.score_history`
+    over their starting view and their clicks so far), as :meth:`interestlens.Engine.observe`
+    does for a served user; without it the scores stay those of the fit.
+    """
+
+    def __init__(
+        self, sim: UserSimulator, scores: np.ndarray, ranker: Recommender | None = None
+    ) -> None:
+        self.sim, self.fitted, self.ranker = sim, scores, ranker
+        if ranker is not None:
+            self.start = dict(tuple(sim.start_.events.groupby("user_id", sort=False)))
+            self.now = sim.start_.events["timestamp"].max()
+            self.time_dtype = sim.start_.events["timestamp"].dtype
+        self.reset()
+
+    def reset(self) -> None:
+        self.current: dict[int, np.ndarray] = {}
+        self.clicks: dict[int, list[pd.DataFrame]] = {}
+
+    def scores(self, row: int) -> np.ndarray:
+        return self.current.get(row, self.fitted[row])
+
+    def learn(self, row: int, cols: np.ndarray, t: int) -> None:
+        if self.ranker is None:
+            return
+        user = str(self.sim.user_ids_[row])
+        at = self.now + pd.Timedelta(seconds=t + 1) if pd.notna(self.now) else pd.NaT
+        clicks = pd.DataFrame(
+            {
+                "user_id": user,
+                "item_id": self.sim.item_ids_[cols].to_numpy(dtype=object),
+                "type": "click",
+                "value": 1.0,
+                "timestamp": pd.Series([at] * len(cols), dtype=self.time_dtype),
+            }
+        )
+        self.clicks.setdefault(row, []).append(clicks)
+        own = self.start.get(user)
+        history = pd.concat(([own] if own is not None else []) + self.clicks[row])
+        self.current[row] = self.ranker.score_history(history)
+
+
 def _play(
     sim: UserSimulator,
-    ranker_scores: np.ndarray,
+    ranker: _RankerView,
     visits: np.ndarray,
     uniforms: np.ndarray,
     choose: _Choose,
 ) -> dict[str, Any]:
     """Play one run: ``visits[t]`` is the user row served at round ``t``."""
+    ranker.reset()
     k = uniforms.shape[1]
     exam = sim.click_model_.examination(k)
     P = sim.click_prob_
@@ -396,7 +443,7 @@ def _play(
                 ]
             ] = False
             eligible[row] = mask
-        cols, explored, learn = choose(row, eligible[row], ranker_scores[row])
+        cols, explored, learn = choose(row, eligible[row], ranker.scores(row))
         n = len(cols)
         p = P[row, cols] * exam[:n]
         clicked = uniforms[t, :n] < p
@@ -405,6 +452,8 @@ def _play(
         found[row, sim.item_interest_[cols[clicked]]] = True
         if learn is not None:
             learn(cols[clicked])
+        if clicked.any():
+            ranker.learn(row, cols[clicked], t)
         tally.reward += float(clicked.sum())
         tally.expected += float(p.sum())
         tally.explored += int(np.sum(explored))
@@ -660,6 +709,7 @@ def simulate(
     explore: Sequence[float] = (0.0, 0.1, 0.3),
     seeds: Sequence[int] = (0, 1, 2),
     n_users: int | None = 100,
+    online: bool = True,
     progress: Callable[[str], None] | None = None,
 ) -> SimulationResult:
     """Play every policy at every explore level for every seed, against the same users.
@@ -689,6 +739,12 @@ def simulate(
     n_users
         Users drawn (without replacement) per seed from the simulated users; ``None``
         takes all of them.
+    online
+        Whether the ranker learns from the clicks as they come: each click is folded
+        into that user's scores (:meth:`~interestlens.models.Recommender.score_history`),
+        as :meth:`interestlens.Engine.observe` does in service. Pure exploitation then
+        follows its own clicks, the loop that narrows what a user is shown. ``False``
+        keeps every user's scores from the fit for the whole run.
     progress
         Called with a short line after each run.
 
@@ -721,7 +777,8 @@ def simulate(
     ranker.fit(simulator.start_)
     if not ranker.item_ids_.equals(simulator.item_ids_):
         raise ValueError("the ranker's items are not the simulator's catalogue")
-    ranker_scores = ranker.score_all(list(simulator.user_ids_))
+    fitted = ranker.score_all(list(simulator.user_ids_))
+    view = _RankerView(simulator, fitted, ranker if online else None)
     now = simulator.start_.events["timestamp"].max()
     now = pd.Timestamp.now(tz="UTC") if pd.isna(now) else pd.Timestamp(now)
     n_all = len(simulator.user_ids_)
@@ -744,7 +801,7 @@ def simulate(
         users = np.sort(rng.choice(n_all, size=m, replace=False))
         visits = rng.choice(users, size=rounds)
         uniforms = rng.random((rounds, k))
-        args = (simulator, ranker_scores, visits, uniforms)
+        args = (simulator, view, visits, uniforms)
         record(ORACLE, 0.0, seed, _play(*args, _oracle_choice(simulator, k)))
         record(EXPLOIT, 0.0, seed, _play(*args, _greedy_choice(k)))
         for name, factory in factories.items():
@@ -768,6 +825,7 @@ def simulate(
         "seeds": [int(s) for s in seeds],
         "explore": levels,
         "ranker": repr(ranker),
+        "online": online,
         "truth": repr(simulator.truth_),
         "click_model": {
             "base_rate": simulator.click_model_.base_rate,
