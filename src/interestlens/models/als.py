@@ -99,6 +99,7 @@ class ALS(Recommender):
             model.fit(confidence, show_progress=False)
         self.user_factors_ = np.asarray(model.user_factors, dtype=np.float32)
         self.item_factors_ = np.asarray(model.item_factors, dtype=np.float32)
+        self.gram_ = None  # YᵀY + λI of the fold-in, computed on first use
 
     def _scores(self, rows: np.ndarray) -> np.ndarray:
         return self.user_factors_[rows] @ self.item_factors_.T
@@ -107,9 +108,11 @@ class ALS(Recommender):
         self, dataset: Dataset, X: sp.csr_matrix, sequence: np.ndarray
     ) -> np.ndarray:
         # the user step of ALS: (YᵀY + Yᵀ(C - I)Y + λI) x = YᵀCp, C = 1 + αX on the row
-        Y = self.item_factors_.astype(np.float64)
-        Yi = Y[X.indices]
+        if getattr(self, "gram_", None) is None:
+            Y = self.item_factors_.astype(np.float64)
+            self.gram_ = Y.T @ Y + self.regularization * np.eye(Y.shape[1])
+        Yi = self.item_factors_[X.indices].astype(np.float64)
         c = 1.0 + self.alpha * X.data.astype(np.float64)
-        A = Y.T @ Y + (Yi.T * (c - 1.0)) @ Yi + self.regularization * np.eye(Y.shape[1])
+        A = self.gram_ + (Yi.T * (c - 1.0)) @ Yi
         x = np.linalg.solve(A, Yi.T @ c)
         return (self.item_factors_ @ x.astype(np.float32)).astype(np.float32)

@@ -123,7 +123,9 @@ class UserKNN(Recommender):
                 None,
             )
         if self.similarity == "pearson":
-            V = sp.csr_matrix(self._values(dataset)[:, :n])
+            V = self._values(dataset)
+            if V.shape[1] != n:  # a history's own items: on the fitted catalogue's columns
+                V = self._catalogue_columns(dataset, V)
             counts = np.diff(V.indptr)
             means = np.divide(
                 np.asarray(V.sum(axis=1)).ravel(),
