@@ -17,6 +17,7 @@ import sys
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -225,6 +226,11 @@ class _State:
     observed_users: set[str] = field(default_factory=set)
     policies: dict[str, Policy] = field(default_factory=dict)
 
+    @cached_property
+    def user_rows(self) -> dict[str, np.ndarray]:
+        """Each user's rows in ``dataset.events`` (built on first use)."""
+        return self.dataset.events.groupby("user_id", sort=False).indices
+
 
 class NotFittedError(RuntimeError):
     """The engine was asked something before :meth:`Engine.fit`."""
@@ -413,6 +419,19 @@ class Engine:
                 return merged
         return st.dataset.events
 
+    def user_events(self, user_id: str) -> pd.DataFrame:
+        """One user's events: those the engine was fitted on, then those observed since."""
+        st = self.state
+        user_id = str(user_id)
+        mine = st.dataset.events.iloc[st.user_rows.get(user_id, np.zeros(0, dtype=np.int64))]
+        if user_id not in st.observed_users:
+            return mine
+        with self._lock:
+            if len(st.observed) > 1:  # one frame to search, however many observe calls
+                st.observed[:] = [pd.concat(st.observed, ignore_index=True)]
+            later = st.observed[0]
+        return pd.concat([mine, later[later["user_id"] == user_id]], ignore_index=True)
+
     # ----- questions -------------------------------------------------------------
     def profile(self, user_id: str) -> InterestProfile:
         """The interest profile of one user (empty for an unknown user)."""
@@ -557,8 +576,7 @@ class Engine:
         personal = n_events >= self.config.cold_start_events
         if personal and known:
             return "personal", n_events, None
-        ev = self.events() if events is None else events
-        mine = ev[ev["user_id"] == user_id]
+        mine = self.user_events(user_id) if events is None else events[events["user_id"] == user_id]
         if personal:
             model, source = st.recommender, "personal"
         else:

@@ -104,9 +104,7 @@ class ALS(Recommender):
     def _scores(self, rows: np.ndarray) -> np.ndarray:
         return self.user_factors_[rows] @ self.item_factors_.T
 
-    def _history_scores(
-        self, dataset: Dataset, X: sp.csr_matrix, sequence: np.ndarray
-    ) -> np.ndarray:
+    def _history_scores(self, dataset: Dataset, X: sp.csr_matrix) -> np.ndarray:
         # the user step of ALS: (YᵀY + Yᵀ(C - I)Y + λI) x = YᵀCp, C = 1 + αX on the row
         if getattr(self, "gram_", None) is None:
             Y = self.item_factors_.astype(np.float64)

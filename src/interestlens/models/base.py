@@ -158,13 +158,14 @@ class Recommender(abc.ABC):
             if c not in ev.columns:
                 ev[c] = None
         ev["user_id"] = "history"
-        ds = Dataset(ev, _NO_ITEMS, _NO_USERS)
-        X = self._catalogue_columns(ds, self.interaction_matrix(ds))
+        return self._score_dataset(Dataset(ev, _NO_ITEMS, _NO_USERS))
+
+    def _score_dataset(self, dataset: Dataset) -> np.ndarray:
+        """:meth:`score_history` of the one user of ``dataset``."""
+        X = self._catalogue_columns(dataset, self.interaction_matrix(dataset))
         if X.nnz == 0 and not self._reads_text:
             return self._cold_scores(1)[0]
-        ordered = ds.sorted_events()
-        seq = self.item_ids_.get_indexer(pd.Index(ordered["item_id"].dropna(), dtype=object))
-        return np.asarray(self._history_scores(ds, X, seq[seq >= 0]), dtype=np.float32)
+        return np.asarray(self._history_scores(dataset, X), dtype=np.float32)
 
     def _catalogue_columns(self, dataset: Dataset, M: sp.spmatrix) -> sp.csr_matrix:
         """``M`` (columns in ``dataset.item_ids`` order) on this model's catalogue columns."""
@@ -175,13 +176,11 @@ class Recommender(abc.ABC):
             (M.data[keep], (M.row[keep], cols[keep])), shape=(M.shape[0], len(self.item_ids_))
         )
 
-    def _history_scores(
-        self, dataset: Dataset, X: sp.csr_matrix, sequence: np.ndarray
-    ) -> np.ndarray:
+    def _history_scores(self, dataset: Dataset, X: sp.csr_matrix) -> np.ndarray:
         """Scores of every item for the one user of ``dataset``.
 
-        ``X`` is their ``(1, n_items)`` row of :meth:`interaction_matrix`, ``sequence``
-        the columns of their known items in time order.
+        ``X`` is their ``(1, n_items)`` row of :meth:`interaction_matrix` on the fitted
+        catalogue's columns.
         """
         raise TypeError(f"{type(self).__name__} cannot score a history it was not fitted on")
 

@@ -95,9 +95,7 @@ class BPR(Recommender):
     #: Items drawn as the negatives of a folded-in user's pairs.
     _FOLD_NEGATIVES = 500
 
-    def _history_scores(
-        self, dataset: Dataset, X: sp.csr_matrix, sequence: np.ndarray
-    ) -> np.ndarray:
+    def _history_scores(self, dataset: Dataset, X: sp.csr_matrix) -> np.ndarray:
         # The user step of BPR with the items fixed: maximise the mean log sigmoid of
         # positive-minus-negative scores (negatives a seeded sample of the other items)
         # minus the L2 penalty; the last factor is implicit's item bias (user side 1).

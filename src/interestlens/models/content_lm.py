@@ -153,9 +153,7 @@ class ContentLM(Recommender):
         s = user @ self.item_vectors_.T
         return (s + self.popularity_weight * self.log_popularity_).astype(np.float32)
 
-    def _history_scores(
-        self, dataset: Dataset, X: sp.csr_matrix, sequence: np.ndarray
-    ) -> np.ndarray:
+    def _history_scores(self, dataset: Dataset, X: sp.csr_matrix) -> np.ndarray:
         ev = dataset.sorted_events()
         long_, short = self._vectors(ev, np.zeros(len(ev), dtype=np.int64), 1)
         user = (1 - self.recent_weight) * long_ + self.recent_weight * short

@@ -91,9 +91,7 @@ class EASE(Recommender):
     def _scores(self, rows: np.ndarray) -> np.ndarray:
         return np.asarray(self.user_items_[rows] @ self.weights_, dtype=np.float32)
 
-    def _history_scores(
-        self, dataset: Dataset, X: sp.csr_matrix, sequence: np.ndarray
-    ) -> np.ndarray:
+    def _history_scores(self, dataset: Dataset, X: sp.csr_matrix) -> np.ndarray:
         return np.asarray(X @ self.weights_, dtype=np.float32)[0]
 
 

@@ -317,10 +317,8 @@ class Hybrid(Recommender):
             per_model, self._seen_cols(sp.csr_matrix(self.seen_), rows), self.activity_[rows]
         )
 
-    def _history_scores(
-        self, dataset: Dataset, X: sp.csr_matrix, sequence: np.ndarray
-    ) -> np.ndarray:
-        per_model = [m.score_history(dataset.events)[None, :] for m in self.models_]
+    def _history_scores(self, dataset: Dataset, X: sp.csr_matrix) -> np.ndarray:
+        per_model = [m._score_dataset(dataset)[None, :] for m in self.models_]
         activity = np.log1p(np.array([X.nnz], dtype=np.float32))
         return self._ranked(per_model, [X.indices], activity)[0]
 

@@ -49,7 +49,5 @@ class Popularity(Recommender):
     def _cold_scores(self, n: int) -> np.ndarray:
         return np.tile(self.scores_, (n, 1))
 
-    def _history_scores(
-        self, dataset: Dataset, X: sp.csr_matrix, sequence: np.ndarray
-    ) -> np.ndarray:
+    def _history_scores(self, dataset: Dataset, X: sp.csr_matrix) -> np.ndarray:
         return self.scores_.copy()

@@ -501,9 +501,7 @@ class SASRec(Recommender):
             out[cold] = self.popularity_.astype(np.float32)
         return out.astype(np.float32, copy=False)
 
-    def _history_scores(
-        self, dataset: Dataset, X: sp.csr_matrix, sequence: np.ndarray
-    ) -> np.ndarray:
+    def _history_scores(self, dataset: Dataset, X: sp.csr_matrix) -> np.ndarray:
         items, bounds = _item_sequences(dataset, dataset.user_ids, self.item_ids_)
         seq = torch.from_numpy(items)
         state = self._states(self.network_, seq, bounds[:1], bounds[1:], np.zeros(1, np.int64))

@@ -179,9 +179,7 @@ class UserKNN(Recommender):
             out[start : start + block] = self._block_scores(rows[start : start + block])
         return out
 
-    def _history_scores(
-        self, dataset: Dataset, X: sp.csr_matrix, sequence: np.ndarray
-    ) -> np.ndarray:
+    def _history_scores(self, dataset: Dataset, X: sp.csr_matrix) -> np.ndarray:
         P, B, Q = self._profiles(dataset, X)
         return self._neighbour_scores(self._similarity_to(P, B, Q).astype(np.float32), None)[0]
 
