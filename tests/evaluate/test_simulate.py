@@ -355,6 +355,7 @@ def test_cli_simulate_json_and_files(tmp_path):
     assert p.returncode == 0, p.stderr
     doc = json.loads(p.stdout)
     assert doc["settings"]["rounds"] == 20 and doc["settings"]["seeds"] == [0, 1]
+    assert doc["settings"]["online"] is True
     rows = {(r["policy"], r["explore"]) for r in doc["summary"]}
     assert rows == {("oracle", 0.0), ("exploit", 0.0)} | {
         (n, e) for n in ("softmax", "lin_ucb") for e in (0.0, 0.5)
@@ -362,6 +363,9 @@ def test_cli_simulate_json_and_files(tmp_path):
     assert len(doc["runs"]) == 2 * (2 + 2 * 2)
     assert (tmp_path / "out" / "frontier.png").stat().st_size > 10_000
     assert json.loads((tmp_path / "out" / "simulate.json").read_text())["summary"] == doc["summary"]
+    static = run_cli("simulate", *args, "--static-ranker", "--json", cwd=tmp_path)
+    assert static.returncode == 0, static.stderr
+    assert json.loads(static.stdout)["settings"]["online"] is False
 
 
 @pytest.mark.parametrize(
