@@ -445,8 +445,12 @@ class SASRec(Recommender):
         ends: np.ndarray,
         users: np.ndarray,
         chunk: int = 1024,
+        vectors: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Final hidden state after each user's items ``[starts, ends)`` (the last max_len)."""
+        """Final hidden state after each user's items ``[starts, ends)`` (the last max_len).
+
+        ``vectors`` are the network's item vectors if already at hand.
+        """
         out = torch.zeros(len(users), self.dim)
         for b in range(0, len(users), chunk):
             u = users[b : b + chunk]
@@ -457,7 +461,7 @@ class SASRec(Recommender):
                 continue
             inputs, _ = _batch(seq, first[ok], size[ok], np.zeros(ok.sum(), np.int64))
             with torch.inference_mode():
-                h = net(inputs)
+                h = net(inputs, vectors)
                 last = h[torch.arange(len(inputs)), torch.from_numpy(size[ok] - 1)]
             out[b + np.flatnonzero(ok)] = last
         return out
@@ -504,7 +508,10 @@ class SASRec(Recommender):
     def _history_scores(self, dataset: Dataset, X: sp.csr_matrix) -> np.ndarray:
         items, bounds = _item_sequences(dataset, dataset.user_ids, self.item_ids_)
         seq = torch.from_numpy(items)
-        state = self._states(self.network_, seq, bounds[:1], bounds[1:], np.zeros(1, np.int64))
+        # the item vectors as fitted (row 0: padding), not the text projection again
+        vectors = torch.from_numpy(np.vstack([np.zeros((1, self.dim)), self.item_vectors_]))
+        first, last, user = bounds[:1], bounds[1:], np.zeros(1, np.int64)
+        state = self._states(self.network_, seq, first, last, user, vectors=vectors.float())
         return (state.numpy() @ self.item_vectors_.T)[0]
 
 
