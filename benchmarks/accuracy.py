@@ -318,7 +318,8 @@ def print_table(doc: dict[str, Any]) -> None:
         print(
             f"\ndefault pipeline: Engine.fit {sp_['engine_fit_seconds']} s on all of "
             f"{doc['dataset']}; recommend median {sp_['model_recommend_ms_median']} ms "
-            f"(Engine.recommend {sp_['engine_recommend_ms_median']} ms)"
+            f"(Engine.recommend {sp_['engine_recommend_ms_median']} ms; right after a new "
+            f"event {sp_.get('engine_after_observe_recommend_ms_median', 'n/a')} ms)"
         )
 
 
