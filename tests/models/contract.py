@@ -113,3 +113,6 @@ class RecommenderContract:
         np.testing.assert_array_equal(fitted.score_history(mine.iloc[:0]), cold)
         with pytest.raises(ValueError, match="item_id"):
             fitted.score_history(mine.drop(columns=["item_id"]))
+        # a history holding the whole catalogue still gets a score for every item
+        everything = ds.events.iloc[: ds.n_items].assign(item_id=list(ds.item_ids))
+        assert np.isfinite(fitted.score_history(everything)).all()

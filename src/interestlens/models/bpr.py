@@ -105,6 +105,8 @@ class BPR(Recommender):
         V = self.item_factors_.astype(np.float64)
         pos = X.indices
         others = np.setdiff1d(np.arange(len(V)), pos)
+        if not len(others):  # every item is the user's: no pair to rank, the biases remain
+            return V[:, -1].astype(np.float32)
         rng = np.random.default_rng(self.random_state)
         neg = rng.choice(others, min(self._FOLD_NEGATIVES, len(others)), replace=False)
         D = (V[pos][:, None, :] - V[neg][None, :, :]).reshape(-1, V.shape[1])
@@ -116,6 +118,4 @@ class BPR(Recommender):
             return -log_expit(m).mean() + self.regularization * u @ u, g
 
         u = minimize(loss, np.zeros(V.shape[1] - 1), jac=True, method="L-BFGS-B").x
-        return (
-            (V @ np.r_[u, 1.0]).astype(np.float32) if len(others) else V[:, -1].astype(np.float32)
-        )
+        return (V @ np.r_[u, 1.0]).astype(np.float32)

@@ -112,7 +112,6 @@ class UserKNN(Recommender):
         self, dataset: Dataset, X: sp.csr_matrix
     ) -> tuple[sp.csr_matrix, sp.csr_matrix, sp.csr_matrix | None]:
         """Each user's profile, support (where they have a value) and, for Pearson, squares."""
-        n = X.shape[1]
         if self.similarity == "cosine":
             V = sp.csr_matrix(X, dtype=np.float64)
             norms = np.sqrt(np.asarray(V.multiply(V).sum(axis=1)).ravel())
@@ -124,7 +123,7 @@ class UserKNN(Recommender):
             )
         if self.similarity == "pearson":
             V = self._values(dataset)
-            if V.shape[1] != n:  # a history's own items: on the fitted catalogue's columns
+            if not dataset.item_ids.equals(self.item_ids_):  # a history, on its own items
                 V = self._catalogue_columns(dataset, V)
             counts = np.diff(V.indptr)
             means = np.divide(
