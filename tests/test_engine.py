@@ -45,7 +45,7 @@ def _twin(engine: Engine) -> Engine:
         engine.state,
         profiler=engine.state.profiler.copy(),
         observed=[],
-        observed_users=set(),
+        observed_by_user={},
         policies={},
     )
     return twin
@@ -177,6 +177,8 @@ def test_observed_events_count_in_the_next_recommendations(ml_engine, ml_small):
     source, n_events, scores = engine.ranking_scores("newcomer", engine.policy())
     assert (source, n_events) == ("personal", 6)
     assert all(scores[engine.policy().item_ids_.get_loc(m)] == float("-inf") for m in clicked)
+    assert len(engine.user_events(user)) == counts.iloc[-1] + 6
+    assert list(engine.user_events("newcomer")["item_id"]) == clicked
 
 
 def test_cold_users_get_content_or_popular_items(ml_engine):

@@ -223,7 +223,7 @@ class _State:
     content: ContentLM | None = None
     item_users: sp.csc_matrix | None = None
     observed: list[pd.DataFrame] = field(default_factory=list)
-    observed_users: set[str] = field(default_factory=set)
+    observed_by_user: dict[str, list[pd.DataFrame]] = field(default_factory=dict)
     policies: dict[str, Policy] = field(default_factory=dict)
 
     @cached_property
@@ -406,7 +406,8 @@ class Engine:
             st = self.state
             st.profiler.update(frame)
             st.observed.append(frame)
-            st.observed_users.update(frame["user_id"].astype(str))
+            for user, mine in frame.groupby(frame["user_id"].astype(str), sort=False):
+                st.observed_by_user.setdefault(str(user), []).append(mine)
         return len(frame)
 
     def events(self) -> pd.DataFrame:
@@ -424,13 +425,9 @@ class Engine:
         st = self.state
         user_id = str(user_id)
         mine = st.dataset.events.iloc[st.user_rows.get(user_id, np.zeros(0, dtype=np.int64))]
-        if user_id not in st.observed_users:
-            return mine
         with self._lock:
-            if len(st.observed) > 1:  # one frame to search, however many observe calls
-                st.observed[:] = [pd.concat(st.observed, ignore_index=True)]
-            later = st.observed[0]
-        return pd.concat([mine, later[later["user_id"] == user_id]], ignore_index=True)
+            later = list(st.observed_by_user.get(user_id, ()))
+        return pd.concat([mine, *later], ignore_index=True) if later else mine
 
     # ----- questions -------------------------------------------------------------
     def profile(self, user_id: str) -> InterestProfile:
@@ -572,7 +569,7 @@ class Engine:
         st = self.state
         row = st.profiler._user_pos.get(user_id)
         n_events = 0 if row is None else int(st.profiler.n_events_[row])
-        known = user_id in st.recommender.user_ids_ and user_id not in st.observed_users
+        known = user_id in st.recommender.user_ids_ and user_id not in st.observed_by_user
         personal = n_events >= self.config.cold_start_events
         if personal and known:
             return "personal", n_events, None
@@ -752,9 +749,12 @@ class Engine:
         state = doc["state"]
         if state is not None and not hasattr(state, "policies"):  # saved before policies
             object.__setattr__(state, "policies", {})
-        if state is not None and not hasattr(state, "observed_users"):  # saved before fold-in
-            users = {str(u) for frame in state.observed for u in frame["user_id"]}
-            object.__setattr__(state, "observed_users", users)
+        if state is not None and not hasattr(state, "observed_by_user"):  # saved before fold-in
+            by_user: dict[str, list[pd.DataFrame]] = {}
+            for frame in state.observed:
+                for user, mine in frame.groupby(frame["user_id"].astype(str), sort=False):
+                    by_user.setdefault(str(user), []).append(mine)
+            object.__setattr__(state, "observed_by_user", by_user)
         engine._state = state
         if engine._state is not None:
             engine._state.profiler.attach(engine.encoder.encode, engine.sentiment)
