@@ -206,9 +206,10 @@ class Config:
 class _State:
     """Everything one fit produced, swapped in whole by :meth:`Engine.fit`.
 
-    Only the profiles and the exploration policies change between fits:
-    :meth:`Engine.observe` folds events into the profiles, and each policy (fitted on
-    first use) learns from :meth:`Engine.feedback`, in place. A refit starts the
+    Only the profiles, the observed events and the exploration policies change between
+    fits: :meth:`Engine.observe` folds events into the profiles and keeps them per user
+    (the recommender folds them in at the user's next request), and each policy (fitted
+    on first use) learns from :meth:`Engine.feedback`, in place. A refit starts the
     policies afresh: what they learned was about the old ranker's candidates (the slate
     log keeps every slate and reward).
     """
