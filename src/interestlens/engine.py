@@ -477,8 +477,7 @@ class Engine:
     def interest_vectors(self, user_id: str, k: int = 3) -> tuple[list[Interest], np.ndarray]:
         """Several retrieval vectors of one user, one per strongest interest."""
         st = self.state
-        ev = self.events()
-        mine = ev[ev["user_id"] == str(user_id)]
+        mine = self.user_events(user_id)
 
         def vec(ids: Sequence[str]) -> np.ndarray:
             return st.item_vectors[st.item_ids.get_indexer(list(ids))]
@@ -683,8 +682,8 @@ class Engine:
     def _contributors(self, user_id: str, item_ids: list[str], n: int) -> list[list[str]]:
         """Per item, the user's liked items most like it in text and co-engagement."""
         st = self.state
-        ev = self.events()
-        mine = ev[(ev["user_id"] == user_id) & ev["item_id"].notna()]
+        mine = self.user_events(user_id)
+        mine = mine[mine["item_id"].notna()]
         if len(mine):
             signal, _ = st.profiler._signals(mine)
             mine = mine[signal > 0]
