@@ -279,7 +279,7 @@ def speed(ds: Dataset) -> dict[str, float]:
     lat["engine_after_observe"] = []
     popular = ds.events["item_id"].value_counts().index
     for u in users[:100]:
-        mine = set(engine.events().query("user_id == @u")["item_id"])
+        mine = set(engine.user_events(u)["item_id"])
         item = next(i for i in popular if i not in mine)
         engine.observe(Event(u, item, "click", timestamp=pd.Timestamp.now(tz="UTC")))
         t = time.perf_counter()

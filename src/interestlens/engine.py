@@ -233,6 +233,12 @@ class _State:
         return self.dataset.events.groupby("user_id", sort=False).indices
 
 
+def _index_by_user(by_user: dict[str, list[pd.DataFrame]], frame: pd.DataFrame) -> None:
+    """Add each user's rows of ``frame`` to their list in ``by_user``."""
+    for user, mine in frame.groupby(frame["user_id"].astype(str), sort=False):
+        by_user.setdefault(str(user), []).append(mine)
+
+
 class NotFittedError(RuntimeError):
     """The engine was asked something before :meth:`Engine.fit`."""
 
@@ -407,8 +413,7 @@ class Engine:
             st = self.state
             st.profiler.update(frame)
             st.observed.append(frame)
-            for user, mine in frame.groupby(frame["user_id"].astype(str), sort=False):
-                st.observed_by_user.setdefault(str(user), []).append(mine)
+            _index_by_user(st.observed_by_user, frame)
         return len(frame)
 
     def events(self) -> pd.DataFrame:
@@ -547,12 +552,7 @@ class Engine:
         return out
 
     def ranking_scores(
-        self,
-        user_id: str,
-        policy: Policy,
-        events: pd.DataFrame | None = None,
-        *,
-        exclude_seen: bool = True,
+        self, user_id: str, policy: Policy, *, exclude_seen: bool = True
     ) -> tuple[str, int, np.ndarray | None]:
         """Where a user's ranking comes from, their event count, and any scores to use.
 
@@ -563,8 +563,7 @@ class Engine:
         so what they just did counts at once. A cold or unknown user is ranked by content
         scores of what they did (``"content"``) or by popularity when they did nothing
         (``"popular"``). Scores are aligned to ``policy``'s items, with the user's own
-        items at ``-inf`` when ``exclude_seen``; ``events`` (the engine's events by
-        default) lets a caller scoring many users pass them once.
+        items at ``-inf`` when ``exclude_seen``.
         """
         st = self.state
         row = st.profiler._user_pos.get(user_id)
@@ -573,7 +572,7 @@ class Engine:
         personal = n_events >= self.config.cold_start_events
         if personal and known:
             return "personal", n_events, None
-        mine = self.user_events(user_id) if events is None else events[events["user_id"] == user_id]
+        mine = self.user_events(user_id)
         if personal:
             model, source = st.recommender, "personal"
         else:
@@ -750,11 +749,9 @@ class Engine:
         if state is not None and not hasattr(state, "policies"):  # saved before policies
             object.__setattr__(state, "policies", {})
         if state is not None and not hasattr(state, "observed_by_user"):  # saved before fold-in
-            by_user: dict[str, list[pd.DataFrame]] = {}
+            object.__setattr__(state, "observed_by_user", {})
             for frame in state.observed:
-                for user, mine in frame.groupby(frame["user_id"].astype(str), sort=False):
-                    by_user.setdefault(str(user), []).append(mine)
-            object.__setattr__(state, "observed_by_user", by_user)
+                _index_by_user(state.observed_by_user, frame)
         engine._state = state
         if engine._state is not None:
             engine._state.profiler.attach(engine.encoder.encode, engine.sentiment)

@@ -834,10 +834,9 @@ def engine_action_dist(
         As in :func:`explore_action_dist`.
     """
     pol = engine.policy(policy)
-    events = engine.events()
 
     def scores(user_id: str) -> np.ndarray | None:
-        return engine.ranking_scores(user_id, pol, events)[2]
+        return engine.ranking_scores(user_id, pol)[2]
 
     return explore_action_dist(
         log,

@@ -137,17 +137,6 @@ class ContentLM(Recommender):
         # float32 throughout: a float64 user against float32 items leaves BLAS (10x slower)
         return _normalise(long_).astype(np.float32), _normalise(short).astype(np.float32)
 
-    def scores_for_history(self, events: pd.DataFrame) -> np.ndarray:
-        """Scores of every item for one user given only their events (any user, even new).
-
-        :meth:`score_history` with the items the events name excluded (``-inf``). Useful
-        for users who arrived after the fit: one click or one search is enough.
-        """
-        s = self.score_history(events)
-        seen = self.item_ids_.get_indexer(pd.Index(events["item_id"].dropna(), dtype=object))
-        s[seen[seen >= 0]] = -np.inf
-        return s
-
     def _scores(self, rows: np.ndarray) -> np.ndarray:
         user = (1 - self.recent_weight) * self.long_[rows] + self.recent_weight * self.short_[rows]
         s = user @ self.item_vectors_.T

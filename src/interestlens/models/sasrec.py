@@ -208,8 +208,8 @@ class SASRec(Recommender):
     Without ``text_init`` an earlier setting lost a third of its validation NDCG. Scoring reads cached user
     states, so a user's scores are one (1 x dim) by (dim x n_items) product.
 
-    Limits: scores reflect each user's events up to ``fit``; later events need a refit.
-    Users without item events get popularity. Items outside the dataset's catalogue at
+    Limits: :meth:`score_history` scores a user's later events through the fitted
+    network, but items and weights stay those of ``fit``. Users without item events get popularity. Items outside the dataset's catalogue at
     fit time are unknown. Text only helps where items have informative text; an item
     without interactions scores by its projected text plus an id part that the full
     softmax has pushed away from every user. Full softmax costs time in proportion to
@@ -509,9 +509,9 @@ class SASRec(Recommender):
         items, bounds = _item_sequences(dataset, dataset.user_ids, self.item_ids_)
         seq = torch.from_numpy(items)
         # the item vectors as fitted (row 0: padding), not the text projection again
-        vectors = torch.from_numpy(np.vstack([np.zeros((1, self.dim)), self.item_vectors_]))
+        vectors = torch.cat([torch.zeros(1, self.dim), torch.from_numpy(self.item_vectors_)])
         first, last, user = bounds[:1], bounds[1:], np.zeros(1, np.int64)
-        state = self._states(self.network_, seq, first, last, user, vectors=vectors.float())
+        state = self._states(self.network_, seq, first, last, user, vectors=vectors)
         return (state.numpy() @ self.item_vectors_.T)[0]
 
 
