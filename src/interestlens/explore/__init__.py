@@ -10,8 +10,13 @@ from typing import Any
 
 from interestlens.explore.base import EXACT, Policy, Slate, inclusion_probabilities
 from interestlens.explore.cold_start import ColdStartBoost
+from interestlens.explore.diversifier import InterestDiversifier
 from interestlens.explore.epsilon_greedy import EpsilonGreedy
-from interestlens.explore.interest_explorer import InterestExplorer, llm_transitions
+from interestlens.explore.interest_explorer import (
+    InterestExplorer,
+    InterestPolicy,
+    llm_transitions,
+)
 from interestlens.explore.lin_ucb import LinUCB
 from interestlens.explore.linear import LinearPolicy
 from interestlens.explore.softmax import Softmax
@@ -21,7 +26,15 @@ from interestlens.models import Recommender
 #: Policy name -> class.
 POLICIES: dict[str, type[Policy]] = {
     cls.name: cls
-    for cls in (EpsilonGreedy, Softmax, LinUCB, LinTS, InterestExplorer, ColdStartBoost)
+    for cls in (
+        EpsilonGreedy,
+        Softmax,
+        LinUCB,
+        LinTS,
+        InterestExplorer,
+        InterestDiversifier,
+        ColdStartBoost,
+    )
 }
 
 
@@ -36,7 +49,7 @@ def build_policy(name: str, ranker: Recommender, **params: Any) -> Policy:
     >>> build_policy("greedy", Popularity())
     Traceback (most recent call last):
     ...
-    ValueError: unknown policy 'greedy'; known: epsilon_greedy, softmax, lin_ucb, lin_ts, interest_explorer, cold_start
+    ValueError: unknown policy 'greedy'; known: epsilon_greedy, softmax, lin_ucb, lin_ts, interest_explorer, interest_diversifier, cold_start
     """
     cls = POLICIES.get(str(name).lower())
     if cls is None:
@@ -52,7 +65,9 @@ __all__ = [
     "POLICIES",
     "ColdStartBoost",
     "EpsilonGreedy",
+    "InterestDiversifier",
     "InterestExplorer",
+    "InterestPolicy",
     "LinTS",
     "LinUCB",
     "LinearPolicy",

@@ -117,7 +117,62 @@ def llm_transitions(
     return votes
 
 
-class InterestExplorer(Policy):
+class InterestPolicy(Policy):
+    """Base of the policies that know each item's interest and each user's interests.
+
+    Fitting maps every item to its fine interest of the taxonomy (given, or fitted on the
+    item vectors) and reads, for every user, the interests in the order they first
+    reached each one. A positive reward on an item of an interest new to the user makes
+    it one of theirs.
+    """
+
+    def _fit(self, dataset: Dataset, item_vectors: np.ndarray | None, taxonomy: Any) -> None:
+        if taxonomy is None:
+            taxonomy = InterestTaxonomy(random_state=self.random_state).fit(
+                list(self.item_ids_),
+                self._item_vectors(dataset, item_vectors),
+                item_user=self.ranker.seen_.T.tocsr().astype(np.float32),
+            )
+        if not isinstance(taxonomy, InterestTaxonomy) or not hasattr(taxonomy, "fine_ids_"):
+            raise ValueError("taxonomy must be a fitted InterestTaxonomy")
+        self.taxonomy_ = taxonomy
+        rows = taxonomy.item_rows(list(self.item_ids_))
+        self.clusters_ = np.where(rows >= 0, taxonomy.fine_of_item_[np.maximum(rows, 0)], -1)
+        ev = dataset.sorted_events()
+        ev = ev[ev["item_id"].notna()]
+        cluster = self.clusters_[self.item_ids_.get_indexer(ev["item_id"])] if len(ev) else []
+        firsts = (
+            pd.DataFrame({"user_id": ev["user_id"].to_numpy(), "cluster": cluster})
+            .query("cluster >= 0")
+            .drop_duplicates(["user_id", "cluster"])
+        )
+        self.user_interests_: dict[str, list[int]] = {
+            u: list(g) for u, g in firsts.groupby("user_id", sort=False)["cluster"]
+        }
+        self._fit_reached(
+            firsts["user_id"].to_numpy(dtype=object), firsts["cluster"].to_numpy(dtype=np.int64)
+        )
+
+    def _fit_reached(self, users: np.ndarray, clusters: np.ndarray) -> None:
+        """Learn from every user's first reach of each interest, in time order (rows grouped by user)."""
+        return None
+
+    def _reach(self, history: list[int], cluster: int) -> None:
+        """Called before ``cluster`` joins a user's interests ``history`` through feedback."""
+        return None
+
+    def _learn(self, served: _Served, position: int, old: float, new: float) -> None:
+        cluster = int(self.clusters_[served.cols[position]])
+        if cluster < 0 or not old <= 0 < new:
+            return
+        history = self.user_interests_.setdefault(served.user_id, [])
+        if cluster in history:
+            return
+        self._reach(history, cluster)
+        history.append(cluster)
+
+
+class InterestExplorer(InterestPolicy):
     """Gives a share of the slate to interests the user has not engaged with yet.
 
     The share is ``explore``: ``explore * k`` positions (randomised rounding), placed
@@ -209,40 +264,19 @@ class InterestExplorer(Policy):
             raise ValueError(f"n_interests must be at most 12, got {self.n_interests}")
         if not isinstance(self.smoothing, int | float) or self.smoothing < 0:
             raise ValueError(f"smoothing must be >= 0, got {self.smoothing!r}")
-        if taxonomy is None:
-            taxonomy = InterestTaxonomy(random_state=self.random_state).fit(
-                list(self.item_ids_),
-                self._item_vectors(dataset, item_vectors),
-                item_user=self.ranker.seen_.T.tocsr().astype(np.float32),
-            )
-        if not isinstance(taxonomy, InterestTaxonomy) or not hasattr(taxonomy, "fine_ids_"):
-            raise ValueError("taxonomy must be a fitted InterestTaxonomy")
-        self.taxonomy_ = taxonomy
-        rows = taxonomy.item_rows(list(self.item_ids_))
-        self.clusters_ = np.where(rows >= 0, taxonomy.fine_of_item_[np.maximum(rows, 0)], -1)
-        n = len(taxonomy.fine_ids_)
-        ev = dataset.sorted_events()
-        ev = ev[ev["item_id"].notna()]
-        cluster = self.clusters_[self.item_ids_.get_indexer(ev["item_id"])] if len(ev) else []
-        firsts = (
-            pd.DataFrame({"user_id": ev["user_id"].to_numpy(), "cluster": cluster})
-            .query("cluster >= 0")
-            .drop_duplicates(["user_id", "cluster"])
-        )
-        users = firsts["user_id"].to_numpy(dtype=object)
-        seq = firsts["cluster"].to_numpy(dtype=np.int64)
-        same = users[1:] == users[:-1]
-        self.transitions_ = np.zeros((n, n))
-        np.add.at(self.transitions_, (seq[:-1][same], seq[1:][same]), 1.0)
-        self.starts_ = np.bincount(seq[np.r_[True, ~same]] if len(seq) else seq, minlength=n)
-        self.starts_ = self.starts_.astype(np.float64)
+        super()._fit(dataset, item_vectors, taxonomy)
         if self.llm_url:
             self.transitions_ += self.llm_weight * llm_transitions(
-                taxonomy, self.llm_url, model=self.llm_model, api_key=self.llm_api_key
+                self.taxonomy_, self.llm_url, model=self.llm_model, api_key=self.llm_api_key
             )
-        self.user_interests_: dict[str, list[int]] = {
-            u: list(g) for u, g in firsts.groupby("user_id", sort=False)["cluster"]
-        }
+
+    def _fit_reached(self, users: np.ndarray, clusters: np.ndarray) -> None:
+        n = len(self.taxonomy_.fine_ids_)
+        same = users[1:] == users[:-1]
+        self.transitions_ = np.zeros((n, n))
+        np.add.at(self.transitions_, (clusters[:-1][same], clusters[1:][same]), 1.0)
+        first = clusters[np.r_[True, ~same]] if len(clusters) else clusters
+        self.starts_ = np.bincount(first, minlength=n).astype(np.float64)
 
     def novel_interests(self, user_id: str) -> pd.Series:
         """Odds of each interest the user has not reached yet being their next, highest first.
@@ -298,16 +332,9 @@ class InterestExplorer(Policy):
         cols, props = self._share_slate(lead, best[top], weight[top], explore)
         return cols, props, EXACT
 
-    def _learn(self, served: _Served, position: int, old: float, new: float) -> None:
-        cluster = int(self.clusters_[served.cols[position]])
-        if cluster < 0 or not old <= 0 < new:
-            return
-        history = self.user_interests_.setdefault(served.user_id, [])
-        if cluster in history:
-            return
+    def _reach(self, history: list[int], cluster: int) -> None:
         recent = history[-self.n_recent :]
         if recent:
             self.transitions_[recent, cluster] += 1.0 / len(recent)
         else:
             self.starts_[cluster] += 1.0
-        history.append(cluster)

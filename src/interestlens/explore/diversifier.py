@@ -1,0 +1,123 @@
+"""Interest diversification: a slate that covers more of the user's interests.
+
+Pure exploitation fills a slate with the ranker's top items, which tend to share one or
+two interests: a user is shown more of what they already engage with, and an interest the
+ranker rates a little lower never reaches the slate. Re-ranking the ranker's best items
+so that each further item of an interest already in the slate counts for less (maximal
+marginal relevance over interests, as in calibrated or coverage-based re-ranking)
+brings the best items of the next interests in at a small cost in predicted relevance,
+and a bonus for interests the user has not engaged with yet turns that cover toward
+discovery.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from interestlens.explore.base import EXACT, check_positive
+from interestlens.explore.interest_explorer import InterestPolicy
+from interestlens.models import Recommender
+
+
+class InterestDiversifier(InterestPolicy):
+    r"""Re-ranks the ranker's best items so that the slate spreads over interests.
+
+    The slate is built greedily from the ranker's ``n_candidates`` best eligible items.
+    Each item's value is its exploitation score (the ranker's score in robust standard
+    units, plus the per-item feedback shift); at each position the item with the highest
+
+    .. math:: v_i - \gamma \, n_{c(i)} + \beta \, [c(i) \text{ new to the user}, n_{c(i)} = 0]
+
+    is added, where :math:`n_c` counts the items of interest :math:`c` already in the slate,
+    :math:`\gamma = \text{explore} \cdot \text{diversity}` and
+    :math:`\beta = \text{explore} \cdot \text{novelty}`. At ``explore = 0`` this is the
+    ranker's top ``k``. The slate is deterministic given the policy's state, so every
+    propensity is 1; the policy learns online through the feedback shift and through the
+    user's interests (a rewarded item of a new interest makes it theirs).
+
+    In the simulation of ``benchmarks/explore.py`` it finds more of the users' true
+    interests than any other policy that keeps 95% of pure exploitation's reward (see
+    ``docs/simulate.md``).
+
+    Parameters
+    ----------
+    ranker
+        A :class:`~interestlens.models.Recommender`.
+    diversity
+        Penalty, in standard units of the scores at ``explore = 1``, of each item of an
+        interest already in the slate.
+    novelty
+        Bonus, in the same units at ``explore = 1``, of the first item of an interest the
+        user has not engaged with.
+    **kwargs
+        Shared parameters of :class:`~interestlens.explore.Policy`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from interestlens.data import Dataset, Event
+    >>> from interestlens.interests import InterestTaxonomy
+    >>> from interestlens.models import Popularity
+    >>> items = [f"i{i}" for i in range(9)]  # interests A (i0-i2), B (i3-i5), C (i6-i8)
+    >>> tax = InterestTaxonomy(n_fine=3, n_broad=1).fit(items, np.repeat(np.eye(3), 3, axis=0))
+    >>> counts = [9, 8, 7, 3, 2, 1, 3, 2, 1]   # A is the most popular interest
+    >>> ds = Dataset.from_records([Event(f"u{u}", f"i{i}", "click")
+    ...                            for i, n in enumerate(counts) for u in range(n)]
+    ...                           + [Event("fan", "i3", "click")])
+    >>> policy = InterestDiversifier(Popularity()).fit(ds, taxonomy=tax)
+    >>> policy.recommend("fan", k=3, explore=0.0).item_ids   # the three most popular
+    ('i0', 'i1', 'i2')
+    >>> policy.recommend("fan", k=3, explore=1.0).item_ids   # C, new to the fan, moves up
+    ('i0', 'i6', 'i1')
+    """
+
+    name = "interest_diversifier"
+
+    def __init__(
+        self,
+        ranker: Recommender,
+        *,
+        diversity: float = 2.0,
+        novelty: float = 1.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(ranker, **kwargs)
+        self.diversity = diversity
+        self.novelty = novelty
+
+    def _fit(self, dataset: Any, item_vectors: Any, taxonomy: Any) -> None:
+        check_positive("diversity", self.diversity)
+        if not isinstance(self.novelty, int | float) or not self.novelty >= 0:
+            raise ValueError(f"novelty must be >= 0, got {self.novelty!r}")
+        super()._fit(dataset, item_vectors, taxonomy)
+
+    def _select(
+        self,
+        user_id: str,
+        scores: np.ndarray,
+        greedy: np.ndarray,
+        explore: float,
+        now: pd.Timestamp,
+    ) -> tuple[np.ndarray, np.ndarray, str]:
+        k = len(greedy)
+        pool, value = self._exploit(scores, k)
+        clusters = self.clusters_[pool]
+        has = clusters >= 0
+        slot = np.where(has, clusters, 0)
+        held = np.zeros(len(self.taxonomy_.fine_ids_), dtype=bool)
+        held[self.user_interests_.get(user_id, [])] = True
+        bonus = explore * self.novelty * (has & ~held[slot])
+        penalty = explore * self.diversity * has
+        in_slate = np.zeros(len(held))
+        value = value.copy()
+        picked = np.empty(k, dtype=np.int64)
+        for j in range(k):
+            n = in_slate[slot]
+            i = int(np.argmax(value - penalty * n + bonus * (n == 0)))
+            picked[j] = i
+            value[i] = -np.inf
+            in_slate[slot[i]] += has[i]
+        return pool[picked], np.ones(k), EXACT

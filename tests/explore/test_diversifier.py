@@ -1,0 +1,87 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from interestlens.explore import InterestDiversifier
+from tests.explore.policy_contract import NOW, USER, PolicyContract
+
+
+class TestInterestDiversifier(PolicyContract):
+    def make(self, ranker, **params):
+        return InterestDiversifier(ranker, **params)
+
+    def interests(self, policy, slate) -> list[int]:
+        return [int(policy.clusters_[policy.item_ids_.get_loc(i)]) for i in slate.item_ids]
+
+    def test_slate_is_the_greedy_re_ranking_of_its_formula(self, policy):
+        scores = policy._user_scores(USER, None, True)
+        explore = 0.4
+        pool, value = policy._exploit(scores, 6)
+        clusters = policy.clusters_[pool]
+        held = set(policy.user_interests_[USER])
+        expected: list[int] = []
+        for _ in range(6):
+            best, best_v = -1, -np.inf
+            for i, c in enumerate(clusters):
+                if i in expected:
+                    continue
+                n = sum(clusters[j] == c for j in expected)
+                v = value[i] - explore * policy.diversity * n
+                if n == 0 and c not in held:
+                    v += explore * policy.novelty
+                if v > best_v:
+                    best, best_v = i, v
+            expected.append(best)
+        slate = policy.recommend(USER, k=6, explore=explore, now=NOW)
+        assert slate.item_ids == tuple(policy.item_ids_[pool[expected]])
+        assert slate.propensities == (1.0,) * 6 and slate.propensity_method == "exact"
+
+    def test_more_explore_spreads_the_slate_over_more_interests(self, policy):
+        spread = [
+            len(set(self.interests(policy, policy.recommend(u, k=8, explore=e, now=NOW))))
+            for e in (0.0, 0.3, 1.0)
+            for u in (USER, "u10", "u21")
+        ]
+        by_level = np.reshape(spread, (3, 3)).sum(axis=1)
+        assert by_level[0] < by_level[1] <= by_level[2], by_level
+
+    def test_novelty_favours_interests_the_user_has_not_engaged_with(
+        self, tiny_world, tiny_ranker, tiny_taxonomy
+    ):
+        held = set()
+        counts = {}
+        for novelty in (0.0, 3.0):
+            p = self.fresh(tiny_world, tiny_ranker, tiny_taxonomy, diversity=0.5, novelty=novelty)
+            held = set(p.user_interests_[USER])
+            slate = p.recommend(USER, k=6, explore=1.0, now=NOW)
+            counts[novelty] = sum(c not in held for c in set(self.interests(p, slate)))
+        assert counts[0.0] < counts[3.0] == 4 - len(held)
+
+    def test_rewarded_new_interest_becomes_the_users_own(self, policy):
+        slate = policy.recommend(USER, k=6, explore=1.0, now=NOW)
+        held = set(policy.user_interests_[USER])
+        new = [
+            (i, c)
+            for i, c in zip(slate.item_ids, self.interests(policy, slate), strict=True)
+            if c not in held
+        ]
+        assert new
+        item, cluster = new[0]
+        policy.update(slate.request_id, item, 1.0)
+        assert policy.user_interests_[USER][-1] == cluster
+        policy.update(slate.request_id, item, 2.0)  # an upgrade is not a second arrival
+        assert policy.user_interests_[USER].count(cluster) == 1
+
+    @pytest.mark.parametrize(
+        ("params", "message"),
+        [
+            ({"diversity": 0.0}, "diversity must be a positive number"),
+            ({"novelty": -1.0}, "novelty must be >= 0"),
+        ],
+    )
+    def test_bad_parameters_name_the_parameter(
+        self, tiny_world, tiny_ranker, tiny_taxonomy, params, message
+    ):
+        with pytest.raises(ValueError, match=message):
+            self.fresh(tiny_world, tiny_ranker, tiny_taxonomy, **params)
