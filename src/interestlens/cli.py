@@ -815,8 +815,8 @@ def ope(
             "--policy",
             help="Evaluation policy: uniform or logging (default uniform), or one of our "
             "exploration policies (epsilon_greedy, softmax, lin_ucb, lin_ts, "
-            "interest_explorer, cold_start) as fitted in the engine in --data-dir; those "
-            "need a log with user ids (the product's slate log).",
+            "interest_explorer, interest_diversifier, cold_start) as fitted in the engine "
+            "in --data-dir; those need a log with user ids (the product's slate log).",
         ),
     ] = None,
     explore: Annotated[
