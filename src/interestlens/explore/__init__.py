@@ -12,11 +12,7 @@ from interestlens.explore.base import EXACT, Policy, Slate, inclusion_probabilit
 from interestlens.explore.cold_start import ColdStartBoost
 from interestlens.explore.diversifier import InterestDiversifier
 from interestlens.explore.epsilon_greedy import EpsilonGreedy
-from interestlens.explore.interest_explorer import (
-    InterestExplorer,
-    InterestPolicy,
-    llm_transitions,
-)
+from interestlens.explore.interest_explorer import InterestExplorer, llm_transitions
 from interestlens.explore.lin_ucb import LinUCB
 from interestlens.explore.linear import LinearPolicy
 from interestlens.explore.softmax import Softmax
@@ -67,7 +63,6 @@ __all__ = [
     "EpsilonGreedy",
     "InterestDiversifier",
     "InterestExplorer",
-    "InterestPolicy",
     "LinTS",
     "LinUCB",
     "LinearPolicy",
