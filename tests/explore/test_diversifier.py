@@ -20,6 +20,10 @@ class TestInterestDiversifier(PolicyContract):
         pool, value = policy._exploit(scores, 6)
         clusters = policy.clusters_[pool]
         held = set(policy.user_interests_[USER])
+        share = {}
+        for c, v in zip(clusters, value, strict=True):
+            share[c] = share.get(c, 0.0) + np.exp(v)
+        top = max(share.values())
         expected: list[int] = []
         for _ in range(6):
             best, best_v = -1, -np.inf
@@ -27,9 +31,10 @@ class TestInterestDiversifier(PolicyContract):
                 if i in expected:
                     continue
                 n = sum(clusters[j] == c for j in expected)
-                v = value[i] - explore * policy.diversity * n
-                if n == 0 and c not in held:
-                    v += explore * policy.novelty
+                if c in held:
+                    v = value[i] - explore * policy.diversity * n
+                else:
+                    v = value[i] + explore * policy.novelty * share[c] / top * policy.decay**n
                 if v > best_v:
                     best, best_v = i, v
             expected.append(best)
@@ -49,14 +54,20 @@ class TestInterestDiversifier(PolicyContract):
     def test_novelty_favours_interests_the_user_has_not_engaged_with(
         self, tiny_world, tiny_ranker, tiny_taxonomy
     ):
-        held = set()
-        counts = {}
-        for novelty in (0.0, 3.0):
+        new_items, first_new = [], []
+        for novelty in (0.0, 10.0, 30.0):
             p = self.fresh(tiny_world, tiny_ranker, tiny_taxonomy, diversity=0.5, novelty=novelty)
-            held = set(p.user_interests_[USER])
-            slate = p.recommend(USER, k=6, explore=1.0, now=NOW)
-            counts[novelty] = sum(c not in held for c in set(self.interests(p, slate)))
-        assert counts[0.0] < counts[3.0] == 4 - len(held)
+            n = first = 0
+            for user in (USER, "u10"):
+                held = set(p.user_interests_[user])
+                new = [
+                    c not in held for c in self.interests(p, p.recommend(user, k=6, explore=1.0))
+                ]
+                n, first = n + sum(new), first + new[0]
+            new_items.append(n)
+            first_new.append(first)
+        assert new_items[0] < new_items[1] < new_items[2], new_items
+        assert first_new == [0, 1, 2]
 
     def test_rewarded_new_interest_becomes_the_users_own(self, policy):
         slate = policy.recommend(USER, k=6, explore=1.0, now=NOW)
