@@ -89,6 +89,7 @@ class TestInterestDiversifier(PolicyContract):
         [
             ({"diversity": 0.0}, "diversity must be a positive number"),
             ({"novelty": -1.0}, "novelty must be >= 0"),
+            ({"decay": 1.5}, r"decay must be in \[0, 1\]"),
         ],
     )
     def test_bad_parameters_name_the_parameter(
