@@ -55,8 +55,8 @@ class InterestDiversifier(InterestPolicy):
     ranker
         A :class:`~interestlens.models.Recommender`.
     diversity
-        Penalty, in standard units of the scores at ``explore = 1``, of each item of an
-        interest already in the slate.
+        Penalty, in standard units of the scores at ``explore = 1``, of each further item
+        of an interest the user has, per item of it already in the slate.
     novelty
         Bonus, in the same units at ``explore = 1``, of the first item of the new
         interest with the largest predicted share (others in proportion to their share).
