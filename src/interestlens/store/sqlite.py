@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from interestlens.data.sqlite import connect_wal
 from interestlens.store.base import ERASE_SLATES_SQL, SLATE_LOG_SQL, EventStore, slate_filter
 
 #: Schema migrations; entry ``i`` takes a store from version ``i`` to ``i + 1``.
@@ -127,10 +128,8 @@ class SQLiteEventStore(EventStore):
         self.url = f"sqlite://{self.path}"
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self._conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self._conn = connect_wal(self.path, synchronous="FULL")
         self._lock = threading.RLock()
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=FULL")
         self._version = migrate(self._conn)
 
     @property

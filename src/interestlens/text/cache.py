@@ -8,13 +8,14 @@ processes may read and write the same directory at once.
 from __future__ import annotations
 
 import hashlib
-import sqlite3
 import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 
 import numpy as np
+
+from interestlens.data.sqlite import connect_wal
 
 #: SQLite's historical limit on host parameters in one statement is 999; one goes to the model id.
 _CHUNK = 900
@@ -66,11 +67,7 @@ class EmbeddingCache:
         self.directory.mkdir(parents=True, exist_ok=True)
         self.path = self.directory / self.FILENAME
         self._lock = threading.Lock()
-        self._conn = sqlite3.connect(
-            self.path, timeout=60.0, isolation_level=None, check_same_thread=False
-        )
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=NORMAL")
+        self._conn = connect_wal(self.path, synchronous="NORMAL")
         # reading vectors through a memory map saves a fifth of a warm lookup
         self._conn.execute("PRAGMA mmap_size=268435456")
         self._conn.execute(
