@@ -189,6 +189,14 @@ def check_unit(name: str, value: float) -> float:
     return v
 
 
+def check_non_negative(name: str, value: float) -> float:
+    """``value`` if it is a finite number >= 0, else ``ValueError`` naming ``name``."""
+    ok = isinstance(value, int | float) and not isinstance(value, bool)
+    if not ok or not 0 <= value < math.inf:
+        raise ValueError(f"{name} must be >= 0, got {value!r}")
+    return value
+
+
 def check_positive(name: str, value: float, *, integer: bool = False) -> Any:
     """``value`` if it is a positive number (an ``int`` when ``integer``), else ``ValueError``."""
     ok = isinstance(value, int | np.integer) if integer else isinstance(value, int | float)
@@ -342,8 +350,7 @@ class Policy(abc.ABC):
         check_unit(self._explore_name, self.explore)
         check_positive("n_candidates", self.n_candidates, integer=True)
         check_positive("max_pending", self.max_pending, integer=True)
-        if not isinstance(self.feedback_weight, int | float) or self.feedback_weight < 0:
-            raise ValueError(f"feedback_weight must be >= 0, got {self.feedback_weight!r}")
+        check_non_negative("feedback_weight", self.feedback_weight)
         if not isinstance(self.ranker, Recommender):
             raise ValueError(
                 f"ranker must be an interestlens Recommender, got {type(self.ranker).__name__}"

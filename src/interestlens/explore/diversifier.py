@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from interestlens.explore.base import EXACT, check_positive
+from interestlens.explore.base import EXACT, check_non_negative, check_positive, check_unit
 from interestlens.explore.interest_explorer import InterestPolicy
 from interestlens.models import Recommender
 
@@ -102,10 +102,8 @@ class InterestDiversifier(InterestPolicy):
 
     def _fit(self, dataset: Any, item_vectors: Any, taxonomy: Any) -> None:
         check_positive("diversity", self.diversity)
-        if not isinstance(self.novelty, int | float) or not self.novelty >= 0:
-            raise ValueError(f"novelty must be >= 0, got {self.novelty!r}")
-        if not isinstance(self.decay, int | float) or not 0 <= self.decay <= 1:
-            raise ValueError(f"decay must be in [0, 1], got {self.decay!r}")
+        check_non_negative("novelty", self.novelty)
+        check_unit("decay", self.decay)
         super()._fit(dataset, item_vectors, taxonomy)
 
     def _select(

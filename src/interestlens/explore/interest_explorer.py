@@ -21,7 +21,13 @@ import numpy as np
 import pandas as pd
 
 from interestlens.data import Dataset
-from interestlens.explore.base import EXACT, Policy, _Served, check_positive
+from interestlens.explore.base import (
+    EXACT,
+    Policy,
+    _Served,
+    check_non_negative,
+    check_positive,
+)
 from interestlens.interests import InterestTaxonomy
 from interestlens.models import Recommender
 
@@ -262,8 +268,7 @@ class InterestExplorer(InterestPolicy):
         check_positive("n_recent", self.n_recent, integer=True)
         if self.n_interests > 12:
             raise ValueError(f"n_interests must be at most 12, got {self.n_interests}")
-        if not isinstance(self.smoothing, int | float) or self.smoothing < 0:
-            raise ValueError(f"smoothing must be >= 0, got {self.smoothing!r}")
+        check_non_negative("smoothing", self.smoothing)
         super()._fit(dataset, item_vectors, taxonomy)
         if self.llm_url:
             self.transitions_ += self.llm_weight * llm_transitions(
