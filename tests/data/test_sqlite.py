@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import multiprocessing
 import sqlite3
+import time
 from concurrent.futures import ProcessPoolExecutor
 
 import pytest
@@ -30,8 +31,14 @@ def test_processes_opening_a_new_file_at_once_all_succeed(tmp_path):
     assert conn.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
 
 
-def test_other_errors_are_not_retried(tmp_path):
+def test_errors_other_than_lock_contention_are_raised_at_once(tmp_path):
+    junk = tmp_path / "junk.sqlite"
+    junk.write_bytes(b"not a database" * 100)  # fails at the WAL switch, inside the retry loop
+    started = time.monotonic()
+    with pytest.raises(sqlite3.DatabaseError, match="not a database"):
+        connect_wal(junk, timeout=30.0)
     with pytest.raises(sqlite3.OperationalError, match="unable to open"):
         connect_wal(tmp_path / "missing-folder" / "x.sqlite", timeout=30.0)
+    assert time.monotonic() - started < 10.0  # not after 30 s of retries
     with pytest.raises(ValueError, match="synchronous must be"):
         connect_wal(tmp_path / "x.sqlite", synchronous="SOMETIMES")
