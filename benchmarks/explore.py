@@ -32,7 +32,10 @@ A reference beside the policies, ``interest_oracle``, explores interests with pe
 knowledge: it gives ``explore * k`` positions to the items likeliest to find a true interest
 the user has not clicked into yet (several for one interest where that gains most). It is
 not a policy anyone could run; it shows how far interest exploration could go in this
-simulation.
+simulation. A second reference, ``interest_knowing``, knows only *which* interests are the
+user's true ones and picks their items by the ranker, as the interest diversifier does: the
+distance between the two references is what knowing the user's items is worth, the distance
+from ``interest_knowing`` down to the real policies what knowing their interests is worth.
 
     python benchmarks/explore.py [--rounds 200] [--users 100] [--seeds 0,1,2,3,4]
         [--explore 0,0.1,0.2,0.3,0.5,1] [--k 10] [--static-ranker]
@@ -56,13 +59,13 @@ import vowpalwabbit
 from interestlens import datasets
 from interestlens.evaluate import UserSimulator, simulate
 from interestlens.evaluate.simulate import EXPLOIT, ORACLE, named_policies
-from interestlens.explore import POLICIES, LinearPolicy, Policy
+from interestlens.explore import POLICIES, InterestDiversifier, LinearPolicy, Policy
 from interestlens.explore.base import EXACT, _Served
 from interestlens.models import Recommender
 
 RESULTS = Path(__file__).parent / "results"
 LINEAR = ("lin_ucb", "lin_ts")
-REFERENCES = (ORACLE, EXPLOIT, "interest_oracle")
+REFERENCES = (ORACLE, EXPLOIT, "interest_oracle", "interest_knowing")
 #: Learning rates of the VW sensitivity runs (VW's default is 0.5), at explore 0.1 and 0.2.
 VW_RATES = (0.02, 0.1, 2.0)
 
@@ -196,6 +199,58 @@ class InterestOracle(Policy):
             self.found_.setdefault(served.user_id, set()).add(interest)
 
 
+class InterestKnowing(InterestDiversifier):
+    """A reference, not a product policy: the interest diversifier told the true interests.
+
+    The diversifier's greedy re-rank of the ranker's candidates, with the bonus
+    ``explore * novelty * decay**n`` on every item of a true interest of the user that no
+    click of this run has found yet, and the penalty ``explore * diversity * n`` on items
+    of interests already found (``n``: items of that interest already in the slate). It
+    knows which interests are the user's, not which of their items the user would click.
+    """
+
+    name = "interest_knowing"
+    _components = ("ranker", "simulator")
+
+    def __init__(self, ranker: Recommender, *, simulator: UserSimulator, **kwargs: Any) -> None:
+        super().__init__(ranker, **kwargs)
+        self.simulator = simulator
+
+    def _fit(self, dataset: Any, item_vectors: np.ndarray | None, taxonomy: Any) -> None:
+        super()._fit(dataset, item_vectors, taxonomy)
+        if not np.array_equal(self.clusters_, self.simulator.item_interest_):
+            raise ValueError("the policy's taxonomy is not the simulator's")
+        self.found_: dict[str, set[int]] = {}
+
+    def _select(
+        self, user_id: str, scores: np.ndarray, greedy: np.ndarray, explore: float, now: Any
+    ) -> tuple[np.ndarray, np.ndarray, str]:
+        k = len(greedy)
+        pool, value = self._exploit(scores, k)
+        slot = self.clusters_[pool]
+        true = self.simulator.true_interests_[self.simulator.user_ids_.get_loc(user_id)]
+        found = np.zeros(len(true), dtype=bool)
+        found[list(self.found_.get(user_id, ()))] = True
+        bonus = explore * self.novelty * (true & ~found)[slot]
+        penalty = explore * self.diversity * found[slot]
+        in_slate = np.zeros(len(true))
+        value = value.copy()
+        picked = np.empty(k, dtype=np.int64)
+        for j in range(k):
+            n = in_slate[slot]
+            i = int(np.argmax(value - penalty * n + bonus * self.decay**n))
+            picked[j] = i
+            value[i] = -np.inf
+            in_slate[slot[i]] += 1
+        return pool[picked], np.ones(k), EXACT
+
+    def _learn(self, served: _Served, position: int, old: float, new: float) -> None:
+        super()._learn(served, position, old, new)
+        if new > 0:
+            interest = int(self.clusters_[served.cols[position]])
+            self.found_.setdefault(served.user_id, set()).add(interest)
+
+
 def vw_factory(algorithm: str, options: str = ""):
     return lambda ranker, seed: VowpalWabbit(
         ranker, algorithm=algorithm, options=options, random_state=seed
@@ -233,11 +288,21 @@ def target_a(summary: pd.DataFrame, ratio: str) -> dict[str, Any]:
             "reward_ratio": float(s.loc[s[ratio].idxmax(), "reward_ratio"]),
         },
         "met": bool(len(keeping) and keeping[ratio].max() >= 1.5),
-        "perfect_knowledge_reference": [
-            {"explore": float(e), ratio: float(r[ratio]), "reward_ratio": float(r["reward_ratio"])}
-            for e, r in summary.loc["interest_oracle"].iterrows()
-            if e > 0
-        ],
+        **{
+            key: [
+                {
+                    "explore": float(e),
+                    ratio: float(r[ratio]),
+                    "reward_ratio": float(r["reward_ratio"]),
+                }
+                for e, r in summary.loc[name].iterrows()
+                if e > 0
+            ]
+            for key, name in (
+                ("perfect_knowledge_reference", "interest_oracle"),
+                ("interest_knowledge_reference", "interest_knowing"),
+            )
+        },
     }
 
 
@@ -268,6 +333,9 @@ def main() -> None:
         "vw_epsilon": vw_factory("epsilon"),
         "vw_squarecb": vw_factory("squarecb"),
         "interest_oracle": lambda ranker, seed: InterestOracle(
+            ranker, simulator=sim, random_state=seed
+        ),
+        "interest_knowing": lambda ranker, seed: InterestKnowing(
             ranker, simulator=sim, random_state=seed
         ),
     }
@@ -343,6 +411,7 @@ def main() -> None:
             print(f"\n(a) {t['measure']}: best keeping 95% reward {t['best_keeping_95pct_reward']}")
             print(f"    best at any reward {t['best_at_any_reward']}; met: {t['met']}")
             print(f"    perfect-knowledge interest explorer: {t['perfect_knowledge_reference']}")
+            print(f"    knowing the interests, not the items: {t['interest_knowledge_reference']}")
     for measure, t in vs_vw.items():
         print(
             f"\n(b) {measure}: ours {t['ours']}\n    VW {t['vowpal_wabbit']}\n"
