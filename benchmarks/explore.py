@@ -233,16 +233,7 @@ class InterestKnowing(InterestDiversifier):
         found[list(self.found_.get(user_id, ()))] = True
         bonus = explore * self.novelty * (true & ~found)[slot]
         penalty = explore * self.diversity * found[slot]
-        in_slate = np.zeros(len(true))
-        value = value.copy()
-        picked = np.empty(k, dtype=np.int64)
-        for j in range(k):
-            n = in_slate[slot]
-            i = int(np.argmax(value - penalty * n + bonus * self.decay**n))
-            picked[j] = i
-            value[i] = -np.inf
-            in_slate[slot[i]] += 1
-        return pool[picked], np.ones(k), EXACT
+        return pool[self._rerank(value, slot, bonus, penalty, k)], np.ones(k), EXACT
 
     def _learn(self, served: _Served, position: int, old: float, new: float) -> None:
         super()._learn(served, position, old, new)

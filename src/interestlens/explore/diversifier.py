@@ -128,7 +128,25 @@ class InterestDiversifier(InterestPolicy):
         new = has & ~held[slot]
         bonus = explore * self.novelty * share[slot] * new
         penalty = explore * self.diversity * (has & ~new)
-        in_slate = np.zeros(n_fine)
+        return pool[self._rerank(value, clusters, bonus, penalty, k)], np.ones(k), EXACT
+
+    def _rerank(
+        self,
+        value: np.ndarray,
+        clusters: np.ndarray,
+        bonus: np.ndarray,
+        penalty: np.ndarray,
+        k: int,
+    ) -> np.ndarray:
+        """Positions in ``value`` of the greedy slate of ``k`` candidates.
+
+        Each step takes the candidate with the best ``value - penalty * n + bonus *
+        decay**n``, ``n`` counting the candidates of its interest already taken
+        (``clusters``: each candidate's interest, -1 for none).
+        """
+        has = clusters >= 0
+        slot = np.where(has, clusters, 0)
+        in_slate = np.zeros(slot.max(initial=0) + 1)
         value = value.copy()
         picked = np.empty(k, dtype=np.int64)
         for j in range(k):
@@ -137,4 +155,4 @@ class InterestDiversifier(InterestPolicy):
             picked[j] = i
             value[i] = -np.inf
             in_slate[slot[i]] += has[i]
-        return pool[picked], np.ones(k), EXACT
+        return picked
