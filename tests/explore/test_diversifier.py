@@ -7,6 +7,18 @@ from interestlens.explore import InterestDiversifier
 from tests.explore.policy_contract import NOW, USER, PolicyContract
 
 
+def formula_inputs(policy, k):
+    """The candidates, their values and interests, USER's interests and each interest's share."""
+    pool, value = policy._exploit(policy._user_scores(USER, None, True), k)
+    clusters = policy.clusters_[pool]
+    share: dict[int, float] = {}
+    for c, v in zip(clusters, value, strict=True):
+        share[c] = share.get(c, 0.0) + np.exp(v)
+    top = max(share.values())
+    share = {c: w / top for c, w in share.items()}
+    return pool, value, clusters, set(policy.user_interests_[USER]), share
+
+
 class TestInterestDiversifier(PolicyContract):
     def make(self, ranker, **params):
         return InterestDiversifier(ranker, **params)
@@ -15,15 +27,8 @@ class TestInterestDiversifier(PolicyContract):
         return [int(policy.clusters_[policy.item_ids_.get_loc(i)]) for i in slate.item_ids]
 
     def test_slate_is_the_greedy_re_ranking_of_its_formula(self, policy):
-        scores = policy._user_scores(USER, None, True)
         explore = 0.4
-        pool, value = policy._exploit(scores, 6)
-        clusters = policy.clusters_[pool]
-        held = set(policy.user_interests_[USER])
-        share = {}
-        for c, v in zip(clusters, value, strict=True):
-            share[c] = share.get(c, 0.0) + np.exp(v)
-        top = max(share.values())
+        pool, value, clusters, held, share = formula_inputs(policy, 6)
         expected: list[int] = []
         for _ in range(6):
             best, best_v = -1, -np.inf
@@ -34,7 +39,7 @@ class TestInterestDiversifier(PolicyContract):
                 if c in held:
                     v = value[i] - explore * policy.diversity * n
                 else:
-                    v = value[i] + explore * policy.novelty * share[c] / top * policy.decay**n
+                    v = value[i] + explore * policy.novelty * share[c] * policy.decay**n
                 if v > best_v:
                     best, best_v = i, v
             expected.append(best)
@@ -90,6 +95,65 @@ class TestInterestDiversifier(PolicyContract):
             ({"diversity": 0.0}, "diversity must be a positive number"),
             ({"novelty": -1.0}, "novelty must be >= 0"),
             ({"decay": 1.5}, r"decay must be in \[0, 1\]"),
+        ],
+    )
+    def test_bad_parameters_name_the_parameter(
+        self, tiny_world, tiny_ranker, tiny_taxonomy, params, message
+    ):
+        with pytest.raises(ValueError, match=message):
+            self.fresh(tiny_world, tiny_ranker, tiny_taxonomy, **params)
+
+
+class TestRandomisedInterestDiversifier(PolicyContract):
+    """``temperature > 0``: the same formula, drawn position by position."""
+
+    mc_slack = 0.07
+
+    def make(self, ranker, **params):
+        params.setdefault("temperature", 1.0)
+        params.setdefault("n_draws", 500)
+        return InterestDiversifier(ranker, **params)
+
+    def test_first_position_is_the_exact_softmax_of_the_formula(self, policy):
+        explore = 0.4
+        pool, value, clusters, held, share = formula_inputs(policy, 4)
+        first = np.array(
+            [
+                v if c in held else v + explore * policy.novelty * share[c]
+                for c, v in zip(clusters, value, strict=True)
+            ]
+        ) / (explore * policy.temperature)
+        p = np.exp(first - first.max())
+        p /= p.sum()
+        for _ in range(10):
+            s = policy.recommend(USER, k=4, explore=explore, now=NOW)
+            at = int(np.flatnonzero(policy.item_ids_[pool] == s.item_ids[0])[0])
+            assert s.propensities[0] == pytest.approx(p[at])
+            assert s.propensity_method == "monte-carlo:500"
+
+    def test_a_cold_temperature_gives_the_greedy_slate(
+        self, tiny_world, tiny_ranker, tiny_taxonomy
+    ):
+        greedy = self.fresh(tiny_world, tiny_ranker, tiny_taxonomy, temperature=0.0)
+        cold = self.fresh(tiny_world, tiny_ranker, tiny_taxonomy, temperature=1e-6)
+        for user in (USER, "u10", "u21"):
+            want = greedy.recommend(user, k=6, explore=0.5, now=NOW)
+            got = cold.recommend(user, k=6, explore=0.5, now=NOW)
+            assert got.item_ids == want.item_ids
+            assert got.propensities == pytest.approx((1.0,) * 6)
+
+    def test_warmer_slates_vary_more(self, tiny_world, tiny_ranker, tiny_taxonomy):
+        distinct = []
+        for temperature in (0.05, 2.0):
+            p = self.fresh(tiny_world, tiny_ranker, tiny_taxonomy, temperature=temperature)
+            distinct.append(len({p.recommend(USER, k=4, explore=0.5).item_ids for _ in range(40)}))
+        assert distinct[0] < distinct[1], distinct
+
+    @pytest.mark.parametrize(
+        ("params", "message"),
+        [
+            ({"temperature": -0.1}, "temperature must be >= 0"),
+            ({"n_draws": 0}, "n_draws must be a positive integer"),
         ],
     )
     def test_bad_parameters_name_the_parameter(

@@ -41,8 +41,10 @@ class InterestDiversifier(InterestPolicy):
     :math:`\gamma = \text{explore} \cdot \text{diversity}`,
     :math:`\beta = \text{explore} \cdot \text{novelty}` and :math:`\delta` is ``decay``. A
     new interest the ranker predicts strongly can take several positions until a click
-    confirms it. At ``explore = 0`` this is the ranker's top ``k``. The slate is
-    deterministic given the policy's state, so every propensity is 1; the policy learns
+    confirms it. At ``explore = 0`` this is the ranker's top ``k``. By default the slate
+    is deterministic given the policy's state, so every propensity is 1 (a positive
+    ``temperature`` draws it at random instead, for logs that off-policy evaluation can
+    reuse); the policy learns
     online through the feedback shift and through the user's interests (a rewarded item
     of a new interest makes it theirs, and its items are then penalised like the others).
 
@@ -62,6 +64,15 @@ class InterestDiversifier(InterestPolicy):
         interest with the largest predicted share (others in proportion to their share).
     decay
         Factor in [0, 1] of the bonus for each further item of the same new interest.
+    temperature
+        0 (the default) builds the slate greedily, as above. A positive value draws each
+        position instead, with odds :math:`\exp(\cdot / T)` of the quantity above at
+        :math:`T = \text{explore} \cdot \text{temperature}` (in the same standard
+        units), so that the served slates can be reused by off-policy evaluation.
+        Propensities are then a Monte-Carlo estimate from ``n_draws`` slates, exact at
+        the first position (``propensity_method`` ``"monte-carlo:<n_draws>"``).
+    n_draws
+        Simulated slates behind each propensity estimate when ``temperature > 0``.
     **kwargs
         Shared parameters of :class:`~interestlens.explore.Policy`.
 
@@ -82,6 +93,10 @@ class InterestDiversifier(InterestPolicy):
     ('i1', 'i2', 'i6', 'i7')
     >>> policy.recommend("fan", k=4, explore=0.5).item_ids   # C, new to the fan, leads
     ('i6', 'i1', 'i7', 'i8')
+    >>> drawn = InterestDiversifier(Popularity(), temperature=0.5, n_draws=200)
+    >>> slate = drawn.fit(ds, taxonomy=tax).recommend("fan", k=4, explore=0.5)
+    >>> slate.propensity_method, all(0 < p <= 1 for p in slate.propensities)
+    ('monte-carlo:200', True)
     """
 
     name = "interest_diversifier"
@@ -93,17 +108,23 @@ class InterestDiversifier(InterestPolicy):
         diversity: float = 2.0,
         novelty: float = 10.0,
         decay: float = 0.8,
+        temperature: float = 0.0,
+        n_draws: int = 1000,
         **kwargs: Any,
     ) -> None:
         super().__init__(ranker, **kwargs)
         self.diversity = diversity
         self.novelty = novelty
         self.decay = decay
+        self.temperature = temperature
+        self.n_draws = n_draws
 
     def _fit(self, dataset: Any, item_vectors: Any, taxonomy: Any) -> None:
         check_positive("diversity", self.diversity)
         check_non_negative("novelty", self.novelty)
         check_unit("decay", self.decay)
+        check_non_negative("temperature", self.temperature)
+        check_positive("n_draws", self.n_draws, integer=True)
         super()._fit(dataset, item_vectors, taxonomy)
 
     def _select(
@@ -128,7 +149,16 @@ class InterestDiversifier(InterestPolicy):
         new = has & ~held[slot]
         bonus = explore * self.novelty * share[slot] * new
         penalty = explore * self.diversity * (has & ~new)
-        return pool[self._rerank(value, clusters, bonus, penalty, k)], np.ones(k), EXACT
+        if self.temperature == 0:
+            return pool[self._rerank(value, clusters, bonus, penalty, k)[0]], np.ones(k), EXACT
+        t = explore * self.temperature
+        slates = self._rerank(value, clusters, bonus, penalty, k, t, self.n_draws)
+        served = slates[0]
+        first = (value + bonus) / t  # every count is 0 at the first position
+        first = np.exp(first - first.max())
+        props = (slates == served).mean(axis=0)
+        props[0] = first[served[0]] / first.sum()
+        return pool[served], props, f"monte-carlo:{self.n_draws}"
 
     def _rerank(
         self,
@@ -137,22 +167,38 @@ class InterestDiversifier(InterestPolicy):
         bonus: np.ndarray,
         penalty: np.ndarray,
         k: int,
+        temperature: float = 0.0,
+        n_slates: int = 1,
     ) -> np.ndarray:
-        """Positions in ``value`` of the greedy slate of ``k`` candidates.
+        """Positions in ``value`` of ``n_slates`` slates of ``k`` candidates, one per row.
 
         Each step takes the candidate with the best ``value - penalty * n + bonus *
         decay**n``, ``n`` counting the candidates of its interest already taken
-        (``clusters``: each candidate's interest, -1 for none).
+        (``clusters``: each candidate's interest, -1 for none); at a positive
+        ``temperature`` it draws one instead, with odds ``exp(that / temperature)``, so
+        the rows are independent draws.
         """
         has = clusters >= 0
         slot = np.where(has, clusters, 0)
-        in_slate = np.zeros(slot.max(initial=0) + 1)
-        value = value.copy()
-        picked = np.empty(k, dtype=np.int64)
+        rows = np.arange(n_slates)
+        in_slate = np.zeros((n_slates, slot.max(initial=0) + 1), dtype=np.int64)
+        decayed = self.decay ** np.arange(k + 1)
+        value = np.tile(value, (n_slates, 1))
+        picked = np.empty((n_slates, k), dtype=np.int64)
         for j in range(k):
-            n = in_slate[slot]
-            i = int(np.argmax(value - penalty * n + bonus * self.decay**n))
-            picked[j] = i
-            value[i] = -np.inf
-            in_slate[slot[i]] += has[i]
+            n = in_slate[:, slot]
+            adjusted = value - penalty * n + bonus * decayed[n]
+            if temperature > 0:
+                # inverse-CDF draw of one candidate per row (cheaper than Gumbel noise)
+                odds = np.cumsum(
+                    np.exp((adjusted - adjusted.max(axis=1)[:, None]) / temperature), 1
+                )
+                total = odds[:, -1]
+                u = np.minimum(self.rng_.random(n_slates) * total, np.nextafter(total, 0))
+                i = (odds <= u[:, None]).sum(axis=1)
+            else:
+                i = np.argmax(adjusted, axis=1)
+            picked[:, j] = i
+            value[rows, i] = -np.inf
+            in_slate[rows, slot[i]] += has[i]
         return picked
