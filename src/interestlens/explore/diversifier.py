@@ -44,9 +44,9 @@ class InterestDiversifier(InterestPolicy):
     confirms it. At ``explore = 0`` this is the ranker's top ``k``. By default the slate
     is deterministic given the policy's state, so every propensity is 1 (a positive
     ``temperature`` draws it at random instead, for logs that off-policy evaluation can
-    reuse); the policy learns
-    online through the feedback shift and through the user's interests (a rewarded item
-    of a new interest makes it theirs, and its items are then penalised like the others).
+    reuse). The policy learns online through the feedback shift and through the user's
+    interests: a rewarded item of a new interest makes it theirs, and its items are then
+    penalised like the others.
 
     In the simulation of ``benchmarks/explore.py`` it finds more of the users' true
     interests, and more new ones, than any other policy that keeps 95% of pure
