@@ -233,7 +233,7 @@ class InterestKnowing(InterestDiversifier):
         found[list(self.found_.get(user_id, ()))] = True
         bonus = explore * self.novelty * (true & ~found)[slot]
         penalty = explore * self.diversity * found[slot]
-        return pool[self._rerank(value, slot, bonus, penalty, k)], np.ones(k), EXACT
+        return pool[self._rerank(value, slot, bonus, penalty, k)[0]], np.ones(k), EXACT
 
     def _learn(self, served: _Served, position: int, old: float, new: float) -> None:
         super()._learn(served, position, old, new)
