@@ -141,7 +141,30 @@ class VowpalWabbit(LinearPolicy):
         return X
 
 
-class InterestOracle(Policy):
+class KnowsTheTruth(Policy):
+    """Base of the references: they read the simulator's truth, which no product policy may.
+
+    Each keeps, per user, the interests a click of the run has found (``found_``).
+    """
+
+    _components = ("ranker", "simulator")
+
+    def __init__(self, ranker: Recommender, *, simulator: UserSimulator, **kwargs: Any) -> None:
+        super().__init__(ranker, **kwargs)
+        self.simulator = simulator
+
+    def _fit(self, dataset: Any, item_vectors: np.ndarray | None, taxonomy: Any) -> None:
+        super()._fit(dataset, item_vectors, taxonomy)
+        self.found_: dict[str, set[int]] = {}
+
+    def _learn(self, served: _Served, position: int, old: float, new: float) -> None:
+        super()._learn(served, position, old, new)
+        if new > 0:
+            interest = int(self.simulator.item_interest_[served.cols[position]])
+            self.found_.setdefault(served.user_id, set()).add(interest)
+
+
+class InterestOracle(KnowsTheTruth):
     """A reference, not a product policy: interest exploration with perfect knowledge.
 
     ``round(explore * k)`` positions go to the items with the largest gain in the
@@ -154,14 +177,6 @@ class InterestOracle(Policy):
     """
 
     name = "interest_oracle"
-    _components = ("ranker", "simulator")
-
-    def __init__(self, ranker: Recommender, *, simulator: UserSimulator, **kwargs: Any) -> None:
-        super().__init__(ranker, **kwargs)
-        self.simulator = simulator
-
-    def _fit(self, dataset: Any, item_vectors: np.ndarray | None, taxonomy: Any) -> None:
-        self.found_: dict[str, set[int]] = {}
 
     def _select(
         self, user_id: str, scores: np.ndarray, greedy: np.ndarray, explore: float, now: Any
@@ -193,13 +208,8 @@ class InterestOracle(Policy):
         lead = [c for c in greedy if c not in picks][: k - len(picks)]
         return np.asarray(lead + picks, dtype=np.int64), np.ones(k), EXACT
 
-    def _learn(self, served: _Served, position: int, old: float, new: float) -> None:
-        if new > 0:
-            interest = int(self.simulator.item_interest_[served.cols[position]])
-            self.found_.setdefault(served.user_id, set()).add(interest)
 
-
-class InterestKnowing(InterestDiversifier):
+class InterestKnowing(KnowsTheTruth, InterestDiversifier):
     """A reference, not a product policy: the interest diversifier told the true interests.
 
     The diversifier's greedy re-rank of the ranker's candidates, with the bonus
@@ -210,17 +220,11 @@ class InterestKnowing(InterestDiversifier):
     """
 
     name = "interest_knowing"
-    _components = ("ranker", "simulator")
-
-    def __init__(self, ranker: Recommender, *, simulator: UserSimulator, **kwargs: Any) -> None:
-        super().__init__(ranker, **kwargs)
-        self.simulator = simulator
 
     def _fit(self, dataset: Any, item_vectors: np.ndarray | None, taxonomy: Any) -> None:
         super()._fit(dataset, item_vectors, taxonomy)
         if not np.array_equal(self.clusters_, self.simulator.item_interest_):
             raise ValueError("the policy's taxonomy is not the simulator's")
-        self.found_: dict[str, set[int]] = {}
 
     def _select(
         self, user_id: str, scores: np.ndarray, greedy: np.ndarray, explore: float, now: Any
@@ -234,12 +238,6 @@ class InterestKnowing(InterestDiversifier):
         bonus = explore * self.novelty * (true & ~found)[slot]
         penalty = explore * self.diversity * found[slot]
         return pool[self._rerank(value, slot, bonus, penalty, k)[0]], np.ones(k), EXACT
-
-    def _learn(self, served: _Served, position: int, old: float, new: float) -> None:
-        super()._learn(served, position, old, new)
-        if new > 0:
-            interest = int(self.clusters_[served.cols[position]])
-            self.found_.setdefault(served.user_id, set()).add(interest)
 
 
 def vw_factory(algorithm: str, options: str = ""):
