@@ -20,6 +20,10 @@ folder, same titles); the stricter ratio, against encoding alone with the model 
 loaded, is reported beside it. Medians of --cache-repeats.
 
     python benchmarks/encode.py [--repeats 3] [--cache-repeats 5] [--tokens 73] [--variants 10]
+                                [--allow-busy]
+
+The run records how much of the cores other processes took (`machine.Competition`) and
+refuses to write its result when that exceeds 10%, unless --allow-busy marks it busy.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ from sentence_transformers import SentenceTransformer
 import interestlens
 from interestlens.text import Encoder
 from interestlens.text.local import cpu_supports_bf16
+from machine import Competition, refuse_if_busy
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -161,9 +166,12 @@ def main() -> None:
     ap.add_argument("--tokens", type=int, default=73)
     ap.add_argument("--variants", type=int, default=10, help="paragraphs per joke")
     ap.add_argument("--jokes", type=Path, default=JOKES)
+    ap.add_argument(
+        "--allow-busy", action="store_true", help="write the result even if others used the CPU"
+    )
     args = ap.parse_args()
 
-    load_before = os.getloadavg()
+    competition = Competition().start()
     titles = pd.read_csv(MOVIES)["title"].tolist()
     ours = Encoder(progress=False)
     path = str(ours._model_path())
@@ -188,8 +196,7 @@ def main() -> None:
     print(
         f"\nEncoder precision: {ours.precision_} (bf16 check min cosine "
         f"{ours._backend.bf16_cosine:.5f}); CPU bf16: {cpu_supports_bf16()}; "
-        f"torch threads {torch.get_num_threads()}; load average {load_before[0]:.2f} before, "
-        f"{os.getloadavg()[0]:.2f} after"
+        f"torch threads {torch.get_num_threads()}"
     )
     print(
         f"\n{'texts':<11}{'n':>6}{'tokens':>8}{'raw fp32/s':>12}{'raw bf16/s':>12}{'ours/s':>10}"
@@ -217,26 +224,21 @@ def main() -> None:
         "warm refit >= 50x faster than cold": cache["speedup"] >= 50,
         "warm refit >= 50x faster than encoding alone": cache["speedup_vs_encoding_alone"] >= 50,
     }
-    busiest = max(load_before[0], os.getloadavg()[0])
-    if busiest > (os.cpu_count() or 1):
-        print(
-            f"\nWARNING: load average reached {busiest:.1f} on {os.cpu_count()} CPUs; other work "
-            "competed for the cores, so these figures understate every variant and are noisy."
-        )
     print()
     for what, met in targets.items():
         print(f"  [{'met' if met else 'MISSED'}] {what}")
+    machine = competition.stop()
+    refuse_if_busy(machine, args.allow_busy)
 
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = {
         "interestlens": interestlens.__version__,
         "torch": torch.__version__,
-        "machine": platform.machine(),
+        "architecture": platform.machine(),
         "cpus": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "cpu_bf16": cpu_supports_bf16(),
-        "load_average_before": load_before,
-        "load_average_after": os.getloadavg(),
+        "machine": machine,
         "batch_size": BATCH,
         "repeats": args.repeats,
         "cache_repeats": args.cache_repeats,
