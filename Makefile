@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 # any dependency from pulling a CUDA build.
 TORCH := torch==2.13.0
 
-.PHONY: demo test bench lint clean
+.PHONY: demo test test-full bench lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,10 @@ demo: $(VENV)/.installed
 
 test: $(VENV)/.installed-dev
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q
+
+# The README's full-pipeline example, verbatim (minutes of both cores).
+test-full: $(VENV)/.installed-dev
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q -m full_pipeline
 
 bench: $(VENV)/.installed-dev
 	for b in ingest encode interests sentiment accuracy ope explore; do HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/$$b.py || exit 1; done
