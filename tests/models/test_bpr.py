@@ -1,12 +1,10 @@
 from __future__ import annotations
 
+import implicit  # noqa: F401  a required dependency: a broken install fails here, never skips
 import numpy as np
-import pytest
 
 from interestlens.models.bpr import BPR
 from tests.models.contract import RecommenderContract, tiny_dataset
-
-pytest.importorskip("implicit")
 
 
 class TestBPR(RecommenderContract):

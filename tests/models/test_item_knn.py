@@ -1,13 +1,12 @@
 from __future__ import annotations
 
+import implicit.nearest_neighbours as implicit_nn  # required: a broken install fails, never skips
 import numpy as np
 import pytest
 import scipy.sparse as sp
 
 from interestlens.models.item_knn import ItemKNN, bm25_weight, nearest_neighbours
 from tests.models.contract import RecommenderContract, tiny_dataset
-
-implicit_nn = pytest.importorskip("implicit.nearest_neighbours")
 
 
 class TestItemKNN(RecommenderContract):
