@@ -14,15 +14,47 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 
 class PostgresUnavailable(RuntimeError):
-    """PostgreSQL cannot be installed or started here; the message says why."""
+    """PostgreSQL cannot be installed or started here; the message says why.
+
+    Raised for a broken installation too (``initdb`` or ``pg_ctl`` failing, ``apt-get``
+    failing for any reason but an unreachable registry): callers such as tests must treat
+    it as a failure. Only :class:`PostgresNotInstallable` describes a machine that
+    merely lacks PostgreSQL.
+    """
 
 
-def _bin_dir() -> Path | None:
-    for pattern in ("/usr/lib/postgresql/*/bin",):
+class PostgresNotInstallable(PostgresUnavailable):
+    """The server binaries are absent and this machine cannot install them.
+
+    The reasons, all about the machine and none about interestlens: not running as root,
+    no ``apt-get``, or ``apt-get`` cannot reach its package registry. This is the only
+    condition under which a test may skip for want of PostgreSQL.
+    """
+
+
+#: Markers in apt-get's output that the package registry could not be reached.
+_UNREACHABLE = (
+    "Failed to fetch",
+    "Some index files failed to download",
+    "Temporary failure resolving",
+    "Could not resolve",
+    "Could not connect",
+    "Unable to connect",
+    "Network is unreachable",
+    "Connection timed out",
+)
+
+#: Where Debian's ``postgresql`` package puts the server binaries.
+DEBIAN_BIN_DIRS = ("/usr/lib/postgresql/*/bin",)
+
+
+def _bin_dir(patterns: Sequence[str] = DEBIAN_BIN_DIRS, use_path: bool = True) -> Path | None:
+    for pattern in patterns:
         dirs = sorted(
             glob.glob(pattern),
             key=lambda d: int(Path(d).parent.name) if Path(d).parent.name.isdigit() else 0,
@@ -30,27 +62,80 @@ def _bin_dir() -> Path | None:
         for d in reversed(dirs):
             if (Path(d) / "initdb").exists() and (Path(d) / "pg_ctl").exists():
                 return Path(d)
+    if not use_path:
+        return None
     found = shutil.which("initdb")
     return Path(found).resolve().parent if found and shutil.which("pg_ctl") else None
 
 
-def ensure_installed(timeout: float = 600) -> Path:
-    """Path of the PostgreSQL server binaries, installing Debian's package if needed."""
-    found = _bin_dir()
+def registry_unreachable(apt_output: str) -> bool:
+    """Whether apt-get's output says its package registry could not be reached."""
+    return any(marker in apt_output for marker in _UNREACHABLE)
+
+
+def ensure_installed(
+    timeout: float = 600,
+    *,
+    patterns: Sequence[str] = DEBIAN_BIN_DIRS,
+    use_path: bool = True,
+    apt_options: Sequence[str] = (),
+    package: str = "postgresql",
+) -> Path:
+    """Path of the PostgreSQL server binaries, installing Debian's package if needed.
+
+    Parameters
+    ----------
+    timeout
+        Seconds allowed to each ``apt-get`` command.
+    patterns, use_path
+        Where to look for ``initdb`` and ``pg_ctl``: glob patterns of folders, then
+        ``PATH`` when ``use_path``.
+    apt_options
+        Extra ``-o`` settings passed to ``apt-get`` (e.g. a proxy).
+    package
+        The Debian package that holds the server.
+
+    Raises
+    ------
+    PostgresNotInstallable
+        The binaries are absent and cannot be installed: not root, no ``apt-get``, or
+        ``apt-get`` cannot reach its registry.
+    PostgresUnavailable
+        Anything else (``apt-get`` failed for another reason, or installed the package
+        without the binaries): a broken installation, not a missing one.
+    """
+    found = _bin_dir(patterns, use_path)
     if found:
         return found
-    if os.geteuid() != 0 or not shutil.which("apt-get"):
-        raise PostgresUnavailable(
-            "PostgreSQL server binaries are missing and apt-get cannot run as root here"
+    if os.geteuid() != 0:
+        raise PostgresNotInstallable(
+            "PostgreSQL server binaries are missing and this process is not root, "
+            "so apt-get cannot install them"
+        )
+    if not shutil.which("apt-get"):
+        raise PostgresNotInstallable(
+            "PostgreSQL server binaries are missing and there is no apt-get"
         )
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    for cmd in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "postgresql"]):
+    opts = [a for o in apt_options for a in ("-o", o)]
+    seen = ""
+    for cmd in (
+        ["apt-get", *opts, "update", "-qq"],
+        ["apt-get", *opts, "install", "-y", "-qq", package],
+    ):
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
+        seen += proc.stdout + proc.stderr
         if proc.returncode != 0:
-            raise PostgresUnavailable(f"{' '.join(cmd)} failed: {proc.stderr.strip()[-500:]}")
-    found = _bin_dir()
+            what = f"{' '.join(cmd)} failed: {proc.stderr.strip()[-500:]}"
+            if registry_unreachable(seen):
+                raise PostgresNotInstallable(
+                    f"PostgreSQL server binaries are missing and apt-get cannot reach its "
+                    f"package registry ({what})"
+                )
+            raise PostgresUnavailable(what)
+    found = _bin_dir(patterns, use_path)
     if not found:
-        raise PostgresUnavailable("apt-get installed postgresql but no initdb/pg_ctl was found")
+        raise PostgresUnavailable(f"apt-get installed {package} but no initdb/pg_ctl was found")
     return found
 
 
@@ -71,10 +156,16 @@ class LocalPostgres:
     >>> pg.stop()                           # doctest: +SKIP
     """
 
-    def __init__(self, base_dir: str | Path | None = None, port: int | None = None) -> None:
+    def __init__(
+        self,
+        base_dir: str | Path | None = None,
+        port: int | None = None,
+        bin_dir: str | Path | None = None,
+    ) -> None:
         self.base_dir = Path(base_dir) if base_dir else None
         self.port = port
         self.data_dir: Path | None = None
+        self.bin_dir = Path(bin_dir) if bin_dir else None
         self._bin: Path | None = None
         self._owns_dir = base_dir is None
 
@@ -84,8 +175,16 @@ class LocalPostgres:
         return subprocess.run(args, capture_output=True, text=True, **kw)  # type: ignore[call-overload]
 
     def start(self) -> LocalPostgres:
-        """Create the cluster and start the server; raises :class:`PostgresUnavailable`."""
-        self._bin = ensure_installed()
+        """Create the cluster and start the server.
+
+        Raises
+        ------
+        PostgresNotInstallable
+            The binaries are absent and this machine cannot install them.
+        PostgresUnavailable
+            Any other failure (installing, ``initdb``, ``pg_ctl start``, the folders).
+        """
+        self._bin = self.bin_dir or ensure_installed()
         if self.base_dir is None:
             self.base_dir = Path(tempfile.mkdtemp(prefix="interestlens-pg-"))
         self.base_dir.mkdir(parents=True, exist_ok=True)
