@@ -429,6 +429,8 @@ def test_public_modules():
         "ValidationOptions",
         "EventValidator",
         "BanditLog",
+        "read_items",
+        "read_users",
     }
     for name in data_pkg.__all__:
         assert getattr(data_pkg, name) is not None

@@ -142,7 +142,7 @@ def test_jsonl_with_broken_lines(tmp_path):
     assert ds.events["context"].iloc[0] == {"page": "home"}
     assert rejections(ds) == [
         (2, "line is not valid JSON"),
-        (3, "line is not a JSON object"),
+        (3, "line is a JSON array, expected one object per line"),
         (5, "missing value for a rating"),
     ]
 
@@ -219,7 +219,7 @@ BAD = st.sampled_from(
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(rows=st.lists(st.one_of(GOOD, BAD), max_size=30), chunk_size=st.integers(1, 8))
+@given(rows=st.lists(st.one_of(GOOD, BAD), min_size=1, max_size=30), chunk_size=st.integers(1, 8))
 def test_every_row_is_loaded_or_rejected(rows, chunk_size):
     lines = [f"e{n},{body}" for n, (_, body) in enumerate(rows)]
     with tempfile.TemporaryDirectory() as d:

@@ -1,6 +1,7 @@
 """Records, datasets, loaders and validation: the bottom layer, importing nothing else of ours."""
 
 from interestlens.data.bandit import BanditLog
+from interestlens.data.catalogue import read_items, read_users
 from interestlens.data.dataset import Dataset, Interactions, InteractionWeights
 from interestlens.data.schema import Event, EventType, Item, User
 from interestlens.data.validation import (
@@ -23,4 +24,6 @@ __all__ = [
     "Rejection",
     "User",
     "ValidationOptions",
+    "read_items",
+    "read_users",
 ]

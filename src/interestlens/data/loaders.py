@@ -19,6 +19,7 @@ import pandas as pd
 
 from interestlens.data import jester, movielens, msweb
 from interestlens.data.bandit import POLICIES, BanditLog, load_obd
+from interestlens.data.catalogue import read_items
 from interestlens.data.dataset import Dataset, items_frame
 from interestlens.data.readers import detect_format, iter_event_chunks
 from interestlens.data.schema import Item
@@ -202,7 +203,7 @@ def _load_event_file(
     path: Path,
     *,
     mapping: Mapping[str, str] | None = None,
-    items: pd.DataFrame | Iterable[Item] | None = None,
+    items: str | Path | pd.DataFrame | Iterable[Item] | None = None,
     default_type: str | None = None,
     rating_range: tuple[float, float] | None = None,
     timestamp_unit: str = "s",
@@ -213,7 +214,11 @@ def _load_event_file(
     progress: bool | None = None,
     name: str | None = None,
 ) -> Dataset:
-    items_df = items_frame(items)
+    items_report = None
+    if isinstance(items, str | Path):
+        items_df, items_report = read_items(items)
+    else:
+        items_df = items_frame(items)
     opts = ValidationOptions(
         default_type=default_type,
         rating_range=rating_range,
@@ -222,6 +227,7 @@ def _load_event_file(
     )
     known = None if items is None else items_df["item_id"].tolist()
     v = EventValidator(opts, known_items=known, source=str(path))
+    v.report.items = items_report
     frames = list(
         iter_event_chunks(
             path,
@@ -263,9 +269,10 @@ def load(
         ``split="all"`` (msweb), ``policy="bts"`` or ``campaign="men"`` (obd). For event
         files: ``mapping`` (``{schema_field: column}``; other columns are matched by name
         or alias such as ``userId``/``movieId``/``rating``), ``default_type`` (event type
-        when there is no type column), ``items`` (a DataFrame or :class:`Item` records;
-        events naming other items are then rejected, or create items with
-        ``unknown_items="create"``), ``rating_range``, ``timestamp_unit``, ``fmt``,
+        when there is no type column), ``items`` (a DataFrame, :class:`Item` records, or
+        the path of an item file, read by :func:`~interestlens.data.catalogue.read_items`
+        with its rejections in ``report.items``; events naming other items are then
+        rejected, or create items with ``unknown_items="create"``), ``rating_range``, ``timestamp_unit``, ``fmt``,
         ``delimiter``, ``chunk_size``, ``progress``, ``name``.
 
     Returns
@@ -279,8 +286,8 @@ def load(
     ------
     ValueError
         An unknown name (the message lists the known ones), a known name that needs a path
-        but got none (the message says which files to point at), an unknown option, or a
-        folder in no known layout.
+        but got none (the message says which files to point at), an unknown option, a
+        folder in no known layout, or an event file without rows (``"FILE: no rows"``).
     FileNotFoundError
         A path that does not exist.
 

@@ -12,6 +12,7 @@ import io
 import json
 import logging
 import os
+import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -19,7 +20,6 @@ from typing import Any, BinaryIO
 import numpy as np
 import pandas as pd
 
-from interestlens.data.schema import EVENT_COLUMNS
 from interestlens.data.validation import EventValidator, Rejection
 from interestlens.progress import progress_bar
 
@@ -78,7 +78,11 @@ def detect_format(path: str | Path) -> str:
 
 
 def resolve_mapping(
-    columns: list[str], mapping: Mapping[str, str] | None = None
+    columns: list[str],
+    mapping: Mapping[str, str] | None = None,
+    *,
+    aliases: Mapping[str, tuple[str, ...]] = ALIASES,
+    hints: Mapping[str, str] = TYPE_HINTS,
 ) -> tuple[dict[str, str], str | None]:
     """Match source columns to schema fields.
 
@@ -88,7 +92,12 @@ def resolve_mapping(
         The source's column names.
     mapping
         Explicit ``{schema_field: source_column}`` pairs; other fields are found by name
-        or :data:`ALIASES`.
+        or alias.
+    aliases
+        Source names recognised per schema field (case-insensitive); the fields are its
+        keys. :data:`ALIASES` (events) by default.
+    hints
+        Aliases that imply an event type (:data:`TYPE_HINTS` by default).
 
     Returns
     -------
@@ -102,25 +111,23 @@ def resolve_mapping(
     ({'userId': 'user_id', 'movieId': 'item_id', 'rating': 'value', 'timestamp': 'timestamp'}, 'rating')
     """
     mapping = dict(mapping or {})
-    bad = set(mapping) - set(EVENT_COLUMNS)
+    bad = set(mapping) - set(aliases)
     if bad:
-        raise ValueError(
-            f"mapping names unknown fields {sorted(bad)}; fields are {list(EVENT_COLUMNS)}"
-        )
+        raise ValueError(f"mapping names unknown fields {sorted(bad)}; fields are {list(aliases)}")
     missing = [c for c in mapping.values() if c not in columns]
     if missing:
         raise ValueError(f"mapped column(s) {missing} not in the file; it has {columns}")
     out = {src: fld for fld, src in mapping.items()}
     lower = {c.lower(): c for c in columns}
     implied = None
-    for fld in EVENT_COLUMNS:
+    for fld, names in aliases.items():
         if fld in mapping:
             continue
-        for alias in ALIASES[fld]:
+        for alias in names:
             src = lower.get(alias)
             if src is not None and src not in out:
                 out[src] = fld
-                implied = implied or TYPE_HINTS.get(alias)
+                implied = implied or hints.get(alias)
                 break
     if "type" in out.values():
         implied = None
@@ -151,6 +158,78 @@ def _open_binary(path: Path) -> BinaryIO:
     return open(path, "rb")
 
 
+#: Longest physical line read whole (characters); a longer one is skipped in pieces and
+#: rejected, so no line, however long, is held in memory.
+MAX_LINE_CHARS = 1 << 24
+#: Undecodable bytes arrive as these lone surrogates (``errors="surrogateescape"``).
+_SURROGATE = re.compile("[\udc80-\udcff]")
+_JSON_BLOCK = 1 << 20
+
+
+class _Overlong(Exception):
+    """A physical line longer than the line limit (already skipped)."""
+
+    def __init__(self, length: int) -> None:
+        super().__init__(length)
+        self.length = length
+
+
+class _Lines:
+    """Physical lines of a text stream, each at most ``limit`` characters.
+
+    Keeps the lines of the record being parsed (``record``) so that a record that went
+    wrong can be re-read line by line (``pending``), and notes the first undecodable byte
+    of the record (``bad_byte``).
+    """
+
+    def __init__(self, text: io.TextIOBase, limit: int, encoding: str) -> None:
+        self._text = text
+        self._limit = limit
+        self._encoding = encoding
+        self.pending: list[str | _Overlong] = []
+        self.record: list[str] = []
+        self.bad_byte: str | None = None
+
+    def __iter__(self) -> _Lines:
+        return self
+
+    def __next__(self) -> str:
+        if self.pending:
+            line = self.pending.pop()
+            if isinstance(line, _Overlong):
+                raise line
+        else:
+            line = self._text.readline(self._limit)
+            if not line:
+                raise StopIteration
+            if len(line) >= self._limit and line[-1] not in "\r\n":
+                raise self._skip_rest(len(line))
+        self.record.append(line)
+        if self.bad_byte is None and not line.isascii():
+            m = _SURROGATE.search(line)
+            if m:
+                byte = ord(m.group()) - 0xDC00
+                self.bad_byte = (
+                    f"not valid {self._encoding}: byte 0x{byte:02x} at character "
+                    f"{sum(map(len, self.record[:-1])) + m.start() + 1}"
+                )
+        return line
+
+    def _skip_rest(self, length: int) -> _Overlong:
+        while True:
+            piece = self._text.readline(self._limit)
+            length += len(piece)
+            if not piece or piece[-1] in "\r\n":
+                return _Overlong(length)
+
+    def retry_after_first(self, overlong: _Overlong | None = None) -> None:
+        """Read the current record's lines again, all but its first (then the overlong one)."""
+        if overlong is not None:
+            self.pending.append(overlong)
+        self.pending.extend(reversed(self.record[1:]))
+        self.bad_byte = None
+
+
 def iter_raw_chunks(
     path: str | Path,
     fmt: str | None = None,
@@ -163,6 +242,14 @@ def iter_raw_chunks(
     """Read a file as raw rows: yields ``(first_row, frame, unparsable_rows)`` per chunk.
 
     Rows are numbered from 1 (the CSV header is not a row); CSV cells come as strings.
+    The frame holds a placeholder for each unparsable row (``frame.attrs["unparsable"]``
+    lists their positions). A row that cannot be read costs only itself: a CSV quote
+    left open is rejected on its own line and the lines after it are read again; a row
+    with bytes that are not valid in ``encoding``, a field over ``csv.field_size_limit()``
+    or a line over :data:`MAX_LINE_CHARS` is rejected with its length; memory stays
+    bounded by the chunk size and those limits. A ``.json``/``.jsonl`` file whose first
+    character is ``[`` is read as one JSON array whose elements are the rows (what an
+    export of records usually is), element by element.
     """
     path = Path(path)
     if not path.exists():
@@ -187,12 +274,19 @@ def iter_raw_chunks(
             return
         with _open_binary(path) as raw:
             counter = _CountingReader(raw)
-            text = io.TextIOWrapper(io.BufferedReader(counter), encoding=encoding, newline="")
+            text = io.TextIOWrapper(
+                io.BufferedReader(counter),
+                encoding=encoding,
+                errors="surrogateescape",
+                newline="",
+            )
+            lines = _Lines(text, MAX_LINE_CHARS, encoding)
             if fmt == "jsonl":
-                yield from _jsonl_chunks(text, chunk_size, counter, bar)
+                records = _json_records(lines, text)
+                yield from _record_chunks(records, chunk_size, counter, bar)
             else:
                 sep = delimiter or ("\t" if fmt == "tsv" else ",")
-                yield from _csv_chunks(text, sep, chunk_size, counter, bar)
+                yield from _csv_chunks(lines, sep, chunk_size, counter, bar, path)
 
 
 def read_raw_frame(
@@ -201,7 +295,7 @@ def read_raw_frame(
     """A whole file as raw rows without its unparsable lines.
 
     Returns the frame, each kept row's number in the file (from 1) and the rejections of
-    the lines that could not be parsed. An empty file raises ``ValueError``.
+    the lines that could not be parsed. A file without rows raises ``ValueError``.
     """
     frames, row_numbers, unparsable = [], [], []
     for first, frame, bad in iter_raw_chunks(path, fmt):
@@ -211,34 +305,96 @@ def read_raw_frame(
         row_numbers.append(np.arange(first, first + len(frame))[keep])
         unparsable.extend(bad)
     if not frames:
-        raise ValueError(f"{path}: empty file")
+        raise ValueError(f"{path}: no rows")
     return pd.concat(frames, ignore_index=True), np.concatenate(row_numbers), unparsable
 
 
+def _field_limit_reason(line: str, sep: str, header: list[str], limit: int) -> str:
+    where = f"the row is {len(line):,} characters long"
+    if '"' not in line:
+        fields = line.rstrip("\r\n").split(sep)
+        longest = max(range(len(fields)), key=lambda i: len(fields[i]))
+        name = f" ({header[longest]})" if longest < len(header) else ""
+        where = f"field {longest + 1}{name} is {len(fields[longest]):,} characters long"
+    return f"{where}, over the limit of {limit:,} characters per field (csv.field_size_limit)"
+
+
+_UNTERMINATED = "unterminated quote: the quoted field opened on this row does not close"
+
+
 def _csv_chunks(
-    text: io.TextIOWrapper, sep: str, chunk_size: int, counter: _CountingReader, bar: Any
+    lines: _Lines,
+    sep: str,
+    chunk_size: int,
+    counter: _CountingReader,
+    bar: Any,
+    path: Path,
 ) -> Iterator[tuple[int, pd.DataFrame, list[Rejection]]]:
-    reader = csv.reader(text, delimiter=sep)
-    try:
-        header = next(reader)
-    except StopIteration:
-        return
+    # strict: a quote that does not close by the end of the file is an error, not a field.
+    reader = csv.reader(lines, delimiter=sep, strict=True)
+    header: list[str] = []
+    while not header:
+        try:
+            header = next(reader)
+        except StopIteration:
+            return
+        except (csv.Error, _Overlong) as exc:
+            raise ValueError(f"{path}: the header row cannot be read ({exc})") from None
+        if lines.bad_byte:
+            raise ValueError(f"{path}: the header row is {lines.bad_byte}")
     header = [h.strip().lstrip("\ufeff") for h in header]
     width = len(header)
     rows: list[list[str]] = []
     bad: list[Rejection] = []
     first = 1
     n = 0
-    for rec in reader:
-        n += 1
-        if len(rec) != width:
-            if not rec:  # a blank line is not a record
-                n -= 1
-                continue
-            bad.append(Rejection(n, f"expected {width} fields, found {len(rec)}"))
-            rows.append([""] * width)
+    while True:
+        record = lines.record
+        record.clear()
+        try:
+            rec = next(reader)
+        except StopIteration:
+            break
+        except _Overlong as exc:
+            reason = (
+                f"the row is {exc.length:,} characters long, over the limit of {MAX_LINE_CHARS:,}"
+            )
+            if record:
+                lines.retry_after_first(exc)
+                reason = _UNTERMINATED
+        except csv.Error as exc:
+            message = str(exc)
+            if len(record) > 1:
+                lines.retry_after_first()
+                reason = _UNTERMINATED
+            elif "field limit" in message:
+                reason = _field_limit_reason(record[0], sep, header, csv.field_size_limit())
+            elif "unexpected end of data" in message:
+                reason = _UNTERMINATED
+            else:
+                reason = f"bad CSV quoting ({message})"
         else:
-            rows.append(rec)
+            if len(rec) == width and not lines.bad_byte:
+                n += 1
+                rows.append(rec)
+                if len(rows) >= chunk_size:
+                    yield first, _frame_with_holes(rows, header, bad, first), bad
+                    bar.update(counter.count)
+                    first, rows, bad = n + 1, [], []
+                continue
+            if not rec:  # a blank line is not a record
+                continue
+            if len(record) > 1 and len(rec) != width:
+                lines.retry_after_first()
+                reason = _UNTERMINATED
+            elif len(rec) != width:
+                reason = f"expected {width} fields, found {len(rec)}"
+            else:
+                reason = f"the row is {lines.bad_byte}"
+        lines.bad_byte = None
+        n += 1
+        bad.append(Rejection(n, reason))
+        rows.append([""] * width)
         if len(rows) >= chunk_size:
             yield first, _frame_with_holes(rows, header, bad, first), bad
             bar.update(counter.count)
@@ -257,26 +413,142 @@ def _frame_with_holes(
     return frame
 
 
-def _jsonl_chunks(
-    text: io.TextIOWrapper, chunk_size: int, counter: _CountingReader, bar: Any
+_NOT_DELIMITED = "the rows after it cannot be told apart and are not read"
+
+
+def _json_records(lines: _Lines, text: io.TextIOBase) -> Iterator[tuple[int, Any, str | None]]:
+    """``(row, object, reason)`` per JSON Lines row, or per element of a JSON array file."""
+    n = 0
+    while True:
+        lines.record.clear()
+        try:
+            line = next(lines)
+        except StopIteration:
+            return
+        except _Overlong as exc:
+            n += 1
+            yield (
+                n,
+                None,
+                f"line is {exc.length:,} characters long, over the limit of {MAX_LINE_CHARS:,}",
+            )
+            continue
+        stripped = line.strip().lstrip("\ufeff")
+        if not stripped:
+            continue
+        if n == 0 and stripped.startswith("["):
+            yield from _json_array(line.lstrip().lstrip("\ufeff"), text, lines)
+            return
+        n += 1
+        if lines.bad_byte:
+            yield n, None, f"line is {lines.bad_byte}"
+            lines.bad_byte = None
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError:
+            yield n, None, "line is not valid JSON"
+            continue
+        if isinstance(obj, dict):
+            yield n, obj, None
+        elif isinstance(obj, list):
+            yield n, None, "line is a JSON array, expected one object per line"
+        else:
+            yield n, None, "line is not a JSON object"
+
+
+def _json_array(
+    buf: str, text: io.TextIOBase, lines: _Lines
+) -> Iterator[tuple[int, Any, str | None]]:
+    """The elements of a top-level JSON array, decoded one at a time from a sliding buffer."""
+    decoder = json.JSONDecoder()
+    ws = re.compile(r"\s*")
+    pos = 1  # after the "["
+    eof = False
+    n = 0
+    expect_value = True
+
+    def more() -> None:
+        nonlocal buf, pos, eof
+        piece = text.read(_JSON_BLOCK)
+        if piece:
+            buf = buf[pos:] + piece
+            pos = 0
+        else:
+            eof = True
+
+    while True:
+        pos = ws.match(buf, pos).end()  # type: ignore[union-attr]
+        if pos >= len(buf):
+            if eof:
+                yield n + 1, None, "the JSON array ends without its closing ']'"
+                return
+            more()
+            continue
+        c = buf[pos]
+        if c == "]" and (not expect_value or n == 0):
+            rest = buf[pos + 1 :]
+            while not rest.strip():
+                rest = text.read(_JSON_BLOCK)
+                if not rest:
+                    return
+            yield n + 1, None, "content after the JSON array's closing ']' is not read"
+            return
+        if not expect_value:
+            if c == ",":
+                pos += 1
+                expect_value = True
+                continue
+            yield (
+                n + 1,
+                None,
+                f"not valid JSON (expected ',' or ']' after row {n}); {_NOT_DELIMITED}",
+            )
+            return
+        try:
+            obj, end = decoder.raw_decode(buf, pos)
+        except json.JSONDecodeError as exc:
+            if not eof and len(buf) - pos <= MAX_LINE_CHARS:
+                more()
+                continue
+            what = (
+                f"over {MAX_LINE_CHARS:,} characters long"
+                if len(buf) - pos > MAX_LINE_CHARS
+                else f"not valid JSON ({exc.msg})"
+            )
+            yield n + 1, None, f"{what}; {_NOT_DELIMITED}"
+            return
+        if end >= len(buf) and not eof:  # a number may go on in the next block
+            more()
+            continue
+        n += 1
+        expect_value = False
+        m = _SURROGATE.search(buf, pos, end) if not buf[pos:end].isascii() else None
+        if m:
+            byte = ord(m.group()) - 0xDC00
+            yield n, None, f"not valid {lines._encoding}: byte 0x{byte:02x}"
+        elif isinstance(obj, dict):
+            yield n, obj, None
+        else:
+            kind = "a JSON array" if isinstance(obj, list) else "not a JSON object"
+            yield n, None, f"element is {kind}, expected an object"
+        pos = end
+
+
+def _record_chunks(
+    records: Iterator[tuple[int, Any, str | None]],
+    chunk_size: int,
+    counter: _CountingReader,
+    bar: Any,
 ) -> Iterator[tuple[int, pd.DataFrame, list[Rejection]]]:
     rows: list[dict[str, Any]] = []
     bad: list[Rejection] = []
     first = 1
-    n = 0
-    for line in text:
-        if not line.strip():
-            continue
-        n += 1
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            obj = exc
-        if isinstance(obj, dict):
+    for n, obj, reason in records:
+        if reason is None:
             rows.append(obj)
         else:
-            what = "not valid JSON" if isinstance(obj, Exception) else "not a JSON object"
-            bad.append(Rejection(n, f"line is {what}"))
+            bad.append(Rejection(n, reason))
             rows.append({})
         if len(rows) >= chunk_size:
             yield first, _json_frame(rows, bad, first), bad
@@ -293,6 +565,58 @@ def _json_frame(rows: list[dict[str, Any]], bad: list[Rejection], first: int) ->
     return frame
 
 
+def iter_mapped_chunks(
+    path: str | Path,
+    *,
+    mapping: Mapping[str, str] | None = None,
+    aliases: Mapping[str, tuple[str, ...]] = ALIASES,
+    hints: Mapping[str, str] = TYPE_HINTS,
+    fmt: str | None = None,
+    chunk_size: int = 200_000,
+    progress: bool | None = None,
+    delimiter: str | None = None,
+) -> Iterator[tuple[pd.DataFrame, np.ndarray, list[Rejection], dict[str, str], str | None]]:
+    """Parsed rows of a file with their columns matched to schema fields, chunk by chunk.
+
+    Yields ``(frame, rows, unparsable, columns, implied_type)``: the parsable rows (source
+    column names), their row numbers, the rejections of the unparsable rows, the
+    ``{source_column: field}`` match of :func:`resolve_mapping` and the event type it
+    implies. A JSON Lines chunk missing a mapped key gets it as an empty column (keys
+    are per row there); the first chunk must have it.
+
+    Raises
+    ------
+    ValueError
+        ``"FILE: no rows"`` for a file without a single row (empty, or a header only).
+    """
+    seen_rows = False
+    first_chunk = True
+    for first, frame, unparsable in iter_raw_chunks(
+        path, fmt, chunk_size=chunk_size, progress=progress, delimiter=delimiter
+    ):
+        seen_rows = True
+        rows = np.arange(first, first + len(frame))
+        holes = frame.attrs.get("unparsable", [])
+        if holes:
+            keep = np.ones(len(frame), dtype=bool)
+            keep[holes] = False
+            frame, rows = frame[keep], rows[keep]
+        if not len(frame):
+            yield frame, rows, unparsable, {}, None
+            continue
+        columns = [str(c) for c in frame.columns]
+        if not first_chunk and mapping:
+            for src in mapping.values():
+                if src not in columns:
+                    frame = frame.assign(**{src: None})
+                    columns.append(src)
+        first_chunk = False
+        resolved, implied = resolve_mapping(columns, mapping, aliases=aliases, hints=hints)
+        yield frame, rows, unparsable, resolved, implied
+    if not seen_rows:
+        raise ValueError(f"{path}: no rows")
+
+
 def iter_event_chunks(
     path: str | Path,
     validator: EventValidator,
@@ -306,40 +630,37 @@ def iter_event_chunks(
     """Validated events from a generic file, chunk by chunk.
 
     Rejections (unparsable rows and rows that fail validation) accumulate in
-    ``validator.report``. The mapping is resolved from the first chunk's columns; if
-    the columns imply an event type (a ``rating`` column) and the validator has no
-    default type, that type is used.
-    """
-    resolved: dict[str, str] | None = None
-    for first, frame, unparsable in iter_raw_chunks(
-        path, fmt, chunk_size=chunk_size, progress=progress, delimiter=delimiter
-    ):
-        if resolved is None:
-            resolved, implied = resolve_mapping([str(c) for c in frame.columns], mapping)
-            ignored = [c for c in frame.columns if c not in resolved]
-            if ignored:
-                log.warning(
-                    "%s: columns %s are not part of the event schema and are not stored",
-                    path,
-                    ignored,
-                )
-            log.info("%s: columns %s", path, resolved)
-            if (
-                implied
-                and validator.options.default_type is None
-                and "type" not in resolved.values()
-            ):
-                from dataclasses import replace
+    ``validator.report``. If the columns imply an event type (a ``rating`` column) and
+    the validator has no default type, that type is used.
 
-                validator.options = replace(validator.options, default_type=implied)
-        holes = frame.attrs.get("unparsable", [])
+    Raises
+    ------
+    ValueError
+        ``"FILE: no rows"`` for a file without rows (empty, or a header only).
+    """
+    warned: set[str] = set()
+    for frame, rows, unparsable, resolved, implied in iter_mapped_chunks(
+        path,
+        mapping=mapping,
+        fmt=fmt,
+        chunk_size=chunk_size,
+        progress=progress,
+        delimiter=delimiter,
+    ):
+        validator.report.rejections.extend(unparsable)
+        if not len(frame):
+            continue
+        ignored = [c for c in frame.columns if c not in resolved and c not in warned]
+        if ignored:
+            warned.update(ignored)
+            log.warning(
+                "%s: columns %s are not part of the event schema and are not stored",
+                path,
+                ignored,
+            )
+        if implied and validator.options.default_type is None:
+            from dataclasses import replace
+
+            validator.options = replace(validator.options, default_type=implied)
         events_raw = frame[[c for c in frame.columns if c in resolved]].rename(columns=resolved)
-        row_numbers = np.arange(first, first + len(frame))
-        if holes:
-            keep = np.ones(len(frame), dtype=bool)
-            keep[holes] = False
-            validator.report.rejections.extend(unparsable)
-            events_raw, row_numbers = events_raw[keep], row_numbers[keep]
-        yield validator.validate(events_raw, rows=row_numbers)
-    if resolved is None:
-        log.warning("%s: the file holds no rows", path)
+        yield validator.validate(events_raw, rows=rows)

@@ -8,8 +8,11 @@ Validation is vectorised with pandas, so it keeps up with the store's append rat
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import hashlib
 import json
+import math
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +30,11 @@ from interestlens.data.schema import (
 )
 
 UnknownItems = Literal["reject", "create"]
+#: What a field may hold: ``id`` a string or an integer (an integral float such as ``7.0``,
+#: which pandas makes of an integer column with blanks, is read as ``"7"``); ``number`` a
+#: number or a string that parses as one; ``timestamp`` a string, a number or a datetime;
+#: ``text`` a string or a number. Booleans, lists and objects fit none of them.
+FieldKind = Literal["id", "number", "timestamp", "text"]
 
 _TS_MIN = pd.Timestamp("1970-01-01", tz="UTC")
 _TS_MAX = pd.Timestamp("2100-01-01", tz="UTC")
@@ -61,6 +69,9 @@ class LoadReport:
         Accepted rows whose ``event_id`` the store already held (idempotent re-sends).
     created_items
         Items auto-created for events that named an unknown item (``unknown_items="create"``).
+    items
+        The report of the item file read with the events (``datasets.load(events,
+        items=PATH)``): its rows are numbered in that file, so it is kept apart.
     """
 
     source: str = ""
@@ -68,6 +79,7 @@ class LoadReport:
     rejections: list[Rejection] = field(default_factory=list)
     duplicates: int = 0
     created_items: int = 0
+    items: LoadReport | None = None
 
     @property
     def rejected(self) -> int:
@@ -80,10 +92,14 @@ class LoadReport:
         self.rejections.extend(other.rejections)
         self.duplicates += other.duplicates
         self.created_items += other.created_items
+        if other.items is not None:
+            if self.items is None:
+                self.items = LoadReport(source=other.items.source)
+            self.items.merge(other.items)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready summary including every rejection."""
-        return {
+        """JSON-ready summary including every rejection (and the item file's, as ``items``)."""
+        out = {
             "source": self.source,
             "loaded": self.loaded,
             "rejected": self.rejected,
@@ -91,14 +107,18 @@ class LoadReport:
             "created_items": self.created_items,
             "rejections": [r.to_dict() for r in self.rejections],
         }
+        if self.items is not None:
+            out["items"] = self.items.to_dict()
+        return out
 
     def write_csv(self, path: str | Path) -> None:
-        """Write the rejections as CSV with columns ``source,row,reason``."""
+        """Write the rejections as CSV with columns ``source,row,reason`` (item file's first)."""
         with open(path, "w", newline="", encoding="utf-8") as fh:
             w = csv.writer(fh)
             w.writerow(["source", "row", "reason"])
-            for r in self.rejections:
-                w.writerow([self.source, r.row, r.reason])
+            for report in (self.items, self):
+                for r in report.rejections if report is not None else ():
+                    w.writerow([report.source, r.row, r.reason])
 
 
 @dataclass(frozen=True)
@@ -159,10 +179,138 @@ def _as_str(s: pd.Series) -> pd.Series:
         out = s.astype(object)
         out[integral] = vals[integral].astype(np.int64).astype(str)
         s = out
+    elif s.dtype == object and pd.api.types.infer_dtype(s, skipna=True) not in ("string", "empty"):
+        s = pd.Series(
+            [
+                str(int(v))
+                if isinstance(v, float | np.floating) and math.isfinite(v) and v == round(v)
+                else v
+                for v in s.tolist()
+            ],
+            index=s.index,
+            dtype=object,
+        )
     out = s.astype("string").str.strip()
     return out.astype(object).where(
         out.notna().to_numpy() & (out != "").fillna(False).to_numpy(), None
     )
+
+
+_EVENT_KINDS: dict[str, FieldKind] = {
+    "event_id": "id",
+    "user_id": "id",
+    "item_id": "id",
+    "type": "text",
+    "value": "number",
+    "timestamp": "timestamp",
+    "text": "text",
+}
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+_INFERRED_OK: dict[str, frozenset[str]] = {
+    "id": frozenset({"string", "empty", "integer"}),
+    "number": frozenset({"string", "empty", "integer", "floating", "mixed-integer-float"}),
+    "timestamp": frozenset(
+        {"string", "empty", "integer", "floating", "mixed-integer-float", "datetime64", "datetime"}
+    ),
+    "text": frozenset({"string", "empty", "integer", "floating", "mixed-integer-float"}),
+}
+_EXPECTED: dict[str, str] = {
+    "id": "ids must be strings or integers",
+    "number": "expected a number",
+    "timestamp": "expected a string, a number or a datetime",
+    "text": "expected a string",
+}
+
+
+def _type_name(v: Any) -> str:
+    if isinstance(v, bool | np.bool_):
+        return "bool"
+    if isinstance(v, Mapping):
+        return "object"
+    if isinstance(v, list | tuple | np.ndarray | set):
+        return "list"
+    if isinstance(v, float | np.floating):
+        return "float"
+    if isinstance(v, dt.datetime | dt.date | np.datetime64):
+        return "datetime"
+    return type(v).__name__
+
+
+def _short(v: Any) -> str:
+    text = repr(v.tolist() if isinstance(v, np.ndarray) else v)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _fits(v: Any, kind: str) -> bool:
+    if isinstance(v, bool | np.bool_):
+        return False
+    if isinstance(v, str):
+        return True
+    if isinstance(v, int | np.integer):
+        return True
+    if isinstance(v, float | np.floating):
+        return kind != "id" or (math.isfinite(v) and v == round(v))
+    if isinstance(v, dt.datetime | dt.date | np.datetime64):
+        return kind == "timestamp"
+    return False
+
+
+def _missing(v: Any) -> bool:
+    return v is None or v is pd.NA or v is pd.NaT or (isinstance(v, float) and math.isnan(v))
+
+
+def type_errors(raw: pd.Series, field_name: str, kind: FieldKind) -> dict[int, str]:
+    r"""Positions of values whose type the field does not take, with a reason for each.
+
+    Text sources (CSV) hold only strings and pass at the cost of one type inference;
+    typed sources (Parquet, JSON Lines) are checked value by value only where their
+    column mixes types.
+
+    Examples
+    --------
+    >>> raw = pd.Series(["7", 8, 9.0, 1.5, True, [1]], dtype=object)
+    >>> for row, reason in type_errors(raw, "user_id", "id").items():
+    ...     print(row, reason)
+    3 user_id has type float (1.5); ids must be strings or integers
+    4 user_id has type bool (True); ids must be strings or integers
+    5 user_id has type list ([1]); ids must be strings or integers
+    """
+    if isinstance(raw.dtype, pd.CategoricalDtype):
+        raw = raw.astype(object)
+    inferred = pd.api.types.infer_dtype(raw, skipna=True)
+    if inferred in _INFERRED_OK[kind]:
+        return {}
+    if pd.api.types.is_float_dtype(raw.dtype):
+        vals = raw.to_numpy(dtype="float64")
+        bad = np.flatnonzero(~np.isnan(vals) & ~(np.isfinite(vals) & (vals == np.round(vals))))
+        pairs = [(int(i), vals[i]) for i in bad]
+    else:
+        pairs = [
+            (i, v) for i, v in enumerate(raw.tolist()) if not _missing(v) and not _fits(v, kind)
+        ]
+    return {
+        i: f"{field_name} has type {_type_name(v)} ({_short(v)}); {_EXPECTED[kind]}"
+        for i, v in pairs
+    }
+
+
+def control_char_errors(ids: pd.Series, field_name: str) -> dict[int, str]:
+    r"""Positions of ids holding a control character (NUL, escape, ...), with a reason each.
+
+    Examples
+    --------
+    >>> control_char_errors(pd.Series(["u1", "u\x002", None]), "user_id")
+    {1: "user_id 'u\\x002' contains a control character ('\\x00')"}
+    """
+    vals = ids.tolist()
+    if not _CONTROL.search("".join(v for v in vals if isinstance(v, str))):
+        return {}
+    out = {}
+    for i, v in enumerate(vals):
+        m = _CONTROL.search(v) if isinstance(v, str) else None
+        if m:
+            out[i] = f"{field_name} {_short(v)} contains a control character ({m.group()!r})"
+    return out
 
 
 def _nones(index: pd.Index) -> pd.Series:
@@ -347,17 +495,35 @@ class EventValidator:
             for i in np.flatnonzero(mask):
                 reasons[i].append(message if isinstance(message, str) else message[i])
 
+        def flag_at(errors: dict[int, str]) -> None:
+            for i, message in errors.items():
+                reasons[i].append(message)
+
+        # A value of the wrong type is refused for that reason alone, and then read as missing
+        # by the checks below, which skip it (``wrong[col]``) instead of reporting it twice.
+        wrong = {col: np.zeros(n, dtype=bool) for col in _EVENT_KINDS}
+        for col, kind in _EVENT_KINDS.items():
+            if col in raw.columns:
+                errors = type_errors(raw[col], col, kind)
+                if errors:
+                    flag_at(errors)
+                    at = list(errors)
+                    wrong[col][at] = True
+                    raw[col] = raw[col].astype(object)
+                    raw.iloc[at, raw.columns.get_loc(col)] = None
+
         user = _as_str(raw["user_id"])
-        flag(user.isna().to_numpy(), "missing user_id")
+        flag(user.isna().to_numpy() & ~wrong["user_id"], "missing user_id")
+        flag_at(control_char_errors(user, "user_id"))
 
         if "type" in raw.columns:
             typ = _as_str(raw["type"]).str.lower()
-            missing_type = typ.isna().to_numpy().copy()
+            missing_type = typ.isna().to_numpy() & ~wrong["type"]
             if opts.default_type is not None:
                 typ = typ.fillna(opts.default_type)
                 missing_type[:] = False
             flag(missing_type, "missing type")
-            bad_type = ~typ.isin(EVENT_TYPES).to_numpy() & ~missing_type
+            bad_type = ~typ.isin(EVENT_TYPES).to_numpy() & ~missing_type & ~wrong["type"]
             flag(bad_type, [f"unknown event type {t!r}" for t in typ.tolist()])
         else:
             typ = pd.Series(opts.default_type, index=raw.index, dtype=object)
@@ -368,14 +534,15 @@ class EventValidator:
         else:
             item = _nones(raw.index)
         needs_item = ~pd.Series(typ_arr).isin(ITEMLESS_TYPES).to_numpy()
-        flag(item.isna().to_numpy() & needs_item, "missing item_id")
+        flag(item.isna().to_numpy() & needs_item & ~wrong["item_id"], "missing item_id")
+        flag_at(control_char_errors(item, "item_id"))
 
         is_rating = typ_arr == EventType.RATING.value
         if "value" in raw.columns:
             vraw = raw["value"]
             value = pd.to_numeric(vraw, errors="coerce").astype("float64")
             blank_v = _blank(vraw)
-            flag(blank_v & is_rating, "missing value for a rating")
+            flag(blank_v & is_rating & ~wrong["value"], "missing value for a rating")
             value = value.where(~(blank_v & ~is_rating), 1.0)
             not_num = value.isna().to_numpy() & ~blank_v
             flag(not_num, [f"value {v!r} is not a number" for v in vraw.tolist()])
@@ -403,7 +570,7 @@ class EventValidator:
             ts, bad_ts = _parse_timestamps(raw["timestamp"], opts.timestamp_unit)
             traw = raw["timestamp"].tolist()
             if not opts.allow_missing_timestamp:
-                flag(_blank(raw["timestamp"]), "missing timestamp")
+                flag(_blank(raw["timestamp"]) & ~wrong["timestamp"], "missing timestamp")
             flag(bad_ts, [f"unparsable timestamp {t!r}" for t in traw])
             oor = ((ts < _TS_MIN) | (ts >= _TS_MAX)).to_numpy(dtype=bool)
             flag(oor, [f"timestamp {t!r} outside 1970–2099 (wrong unit?)" for t in traw])
@@ -414,7 +581,7 @@ class EventValidator:
             text = _as_str(raw["text"])
         else:
             text = _nones(raw.index)
-        needs_text = pd.Series(typ_arr).isin(TEXT_TYPES).to_numpy()
+        needs_text = pd.Series(typ_arr).isin(TEXT_TYPES).to_numpy() & ~wrong["text"]
         flag(needs_text & text.isna().to_numpy(), [f"empty text for a {t} event" for t in typ_arr])
 
         if "context" in raw.columns:
@@ -429,9 +596,12 @@ class EventValidator:
             if opts.unknown_items == "reject":
                 flag(unknown, [f"unknown item_id {i!r}" for i in item.tolist()])
 
+        event_id = _as_str(raw["event_id"]) if "event_id" in raw.columns else None
+        if event_id is not None:
+            flag_at(control_char_errors(event_id, "event_id"))
         frame = pd.DataFrame(
             {
-                "event_id": _as_str(raw["event_id"]) if "event_id" in raw.columns else None,
+                "event_id": event_id,
                 "user_id": user,
                 "item_id": item,
                 "type": typ_arr,
