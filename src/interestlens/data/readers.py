@@ -274,15 +274,16 @@ def iter_raw_chunks(
             return
         with _open_binary(path) as raw:
             counter = _CountingReader(raw)
+            buffered = io.BufferedReader(counter)
             text = io.TextIOWrapper(
-                io.BufferedReader(counter),
-                encoding=encoding,
-                errors="surrogateescape",
-                newline="",
+                buffered, encoding=encoding, errors="surrogateescape", newline=""
             )
             lines = _Lines(text, MAX_LINE_CHARS, encoding)
             if fmt == "jsonl":
-                records = _json_records(lines, text)
+                starts = buffered.peek(4096).lstrip(b" \t\r\n").removeprefix(b"\xef\xbb\xbf")
+                records = (
+                    _json_array(text, encoding) if starts.startswith(b"[") else _json_records(lines)
+                )
                 yield from _record_chunks(records, chunk_size, counter, bar)
             else:
                 sep = delimiter or ("\t" if fmt == "tsv" else ",")
@@ -416,8 +417,8 @@ def _frame_with_holes(
 _NOT_DELIMITED = "the rows after it cannot be told apart and are not read"
 
 
-def _json_records(lines: _Lines, text: io.TextIOBase) -> Iterator[tuple[int, Any, str | None]]:
-    """``(row, object, reason)`` per JSON Lines row, or per element of a JSON array file."""
+def _json_records(lines: _Lines) -> Iterator[tuple[int, Any, str | None]]:
+    """``(row, object, reason)`` per JSON Lines row."""
     n = 0
     while True:
         lines.record.clear()
@@ -436,9 +437,6 @@ def _json_records(lines: _Lines, text: io.TextIOBase) -> Iterator[tuple[int, Any
         stripped = line.strip().lstrip("\ufeff")
         if not stripped:
             continue
-        if n == 0 and stripped.startswith("["):
-            yield from _json_array(line.lstrip().lstrip("\ufeff"), text, lines)
-            return
         n += 1
         if lines.bad_byte:
             yield n, None, f"line is {lines.bad_byte}"
@@ -457,12 +455,21 @@ def _json_records(lines: _Lines, text: io.TextIOBase) -> Iterator[tuple[int, Any
             yield n, None, "line is not a JSON object"
 
 
-def _json_array(
-    buf: str, text: io.TextIOBase, lines: _Lines
-) -> Iterator[tuple[int, Any, str | None]]:
-    """The elements of a top-level JSON array, decoded one at a time from a sliding buffer."""
+def _json_array(text: io.TextIOBase, encoding: str) -> Iterator[tuple[int, Any, str | None]]:
+    """``(row, object, reason)`` per element of a file that is one JSON array.
+
+    Elements are decoded one at a time from a sliding buffer, so memory holds one block
+    and the element being read, never the whole array.
+    """
     decoder = json.JSONDecoder()
     ws = re.compile(r"\s*")
+    buf = ""
+    while not buf.strip():
+        piece = text.read(_JSON_BLOCK)
+        if not piece:
+            break
+        buf += piece
+    buf = buf.lstrip().lstrip("\ufeff")
     pos = 1  # after the "["
     eof = False
     n = 0
@@ -492,7 +499,12 @@ def _json_array(
                 rest = text.read(_JSON_BLOCK)
                 if not rest:
                     return
-            yield n + 1, None, "content after the JSON array's closing ']' is not read"
+            yield (
+                n + 1,
+                None,
+                "content after the JSON array's closing ']' is not read (a file is one JSON "
+                "array, or one JSON object per line)",
+            )
             return
         if not expect_value:
             if c == ",":
@@ -508,12 +520,15 @@ def _json_array(
         try:
             obj, end = decoder.raw_decode(buf, pos)
         except json.JSONDecodeError as exc:
-            if not eof and len(buf) - pos <= MAX_LINE_CHARS:
+            # Cut off by the end of the buffer (not a real error) if it fails at the end,
+            # or in a string that the buffer ends inside.
+            cut = exc.pos >= len(buf) - 8 or exc.msg.startswith("Unterminated string")
+            if cut and not eof and len(buf) - pos <= MAX_LINE_CHARS:
                 more()
                 continue
             what = (
                 f"over {MAX_LINE_CHARS:,} characters long"
-                if len(buf) - pos > MAX_LINE_CHARS
+                if cut and len(buf) - pos > MAX_LINE_CHARS
                 else f"not valid JSON ({exc.msg})"
             )
             yield n + 1, None, f"{what}; {_NOT_DELIMITED}"
@@ -526,7 +541,7 @@ def _json_array(
         m = _SURROGATE.search(buf, pos, end) if not buf[pos:end].isascii() else None
         if m:
             byte = ord(m.group()) - 0xDC00
-            yield n, None, f"not valid {lines._encoding}: byte 0x{byte:02x}"
+            yield n, None, f"not valid {encoding}: byte 0x{byte:02x}"
         elif isinstance(obj, dict):
             yield n, obj, None
         else:
@@ -560,7 +575,7 @@ def _record_chunks(
 
 
 def _json_frame(rows: list[dict[str, Any]], bad: list[Rejection], first: int) -> pd.DataFrame:
-    frame = pd.DataFrame.from_records(rows)
+    frame = pd.DataFrame(rows)  # from_records would make no row of [{}]
     frame.attrs["unparsable"] = [r.row - first for r in bad]
     return frame
 

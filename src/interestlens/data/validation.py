@@ -283,7 +283,7 @@ def type_errors(raw: pd.Series, field_name: str, kind: FieldKind) -> dict[int, s
     if pd.api.types.is_float_dtype(raw.dtype):
         vals = raw.to_numpy(dtype="float64")
         bad = np.flatnonzero(~np.isnan(vals) & ~(np.isfinite(vals) & (vals == np.round(vals))))
-        pairs = [(int(i), vals[i]) for i in bad]
+        pairs = [(int(i), float(vals[i])) for i in bad]
     else:
         pairs = [
             (i, v) for i, v in enumerate(raw.tolist()) if not _missing(v) and not _fits(v, kind)
@@ -297,13 +297,15 @@ def type_errors(raw: pd.Series, field_name: str, kind: FieldKind) -> dict[int, s
 def control_char_errors(ids: pd.Series, field_name: str) -> dict[int, str]:
     r"""Positions of ids holding a control character (NUL, escape, ...), with a reason each.
 
+    ``ids`` holds strings or ``None`` (as :func:`_as_str` makes them).
+
     Examples
     --------
     >>> control_char_errors(pd.Series(["u1", "u\x002", None]), "user_id")
     {1: "user_id 'u\\x002' contains a control character ('\\x00')"}
     """
     vals = ids.tolist()
-    if not _CONTROL.search("".join(v for v in vals if isinstance(v, str))):
+    if not _CONTROL.search("".join(filter(None, vals))):
         return {}
     out = {}
     for i, v in enumerate(vals):
