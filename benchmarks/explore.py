@@ -599,7 +599,6 @@ def main() -> None:
         targets["b_linear_vs_vowpal_wabbit"] = vs_vw
     load = machine.stop()
     doc = {
-        "settings": {**result.settings, "policies": list(policies), "command": sys.argv[1:]},
         "seconds": {
             "build_simulator": build_s,
             "play": play_s,
@@ -620,6 +619,7 @@ def main() -> None:
         "targets": targets,
         **result.to_dict(),
     }
+    doc["settings"] = {**result.settings, "policies": list(policies), "command": sys.argv[1:]}
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"{args.out}.json").write_text(json.dumps(doc, indent=2, default=str) + "\n")
     result.frontier(RESULTS / f"{args.out}_frontier.png", targets=(0.95, 1.5))
