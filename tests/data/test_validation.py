@@ -257,3 +257,53 @@ def test_output_has_the_canonical_dtypes_whatever_the_chunk_held(raw):
 
     ev = EventValidator(ValidationOptions(default_type="view")).validate(raw)
     assert ev.dtypes.to_dict() == empty_events().dtypes.to_dict()
+
+
+def test_wrong_types_are_refused_once_and_integral_floats_are_integer_ids():
+    raw = pd.DataFrame(
+        {
+            "user_id": pd.Series(
+                ["u1", 7.0, True, None, "u5", pd.Timestamp("2024-01-01")], dtype=object
+            ),
+            "item_id": pd.Series(["i1", "i2", "i3", "i4", ["i5"], "i6"], dtype=object),
+            "type": ["view"] * 6,
+            "value": pd.Series([1, 2.5, "3", 4, 5, {"v": 1}], dtype=object),
+        }
+    )
+    v = EventValidator(ValidationOptions())
+    events = v.validate(raw)
+    assert events[["user_id", "item_id", "value"]].values.tolist() == [
+        ["u1", "i1", 1.0],
+        ["7", "i2", 2.5],
+    ]
+    assert reasons(v) == [
+        (3, "user_id has type bool (True); ids must be strings or integers"),
+        (4, "missing user_id"),
+        (5, "item_id has type list (['i5']); ids must be strings or integers"),
+        (
+            6,
+            "user_id has type datetime (Timestamp('2024-01-01 00:00:00')); ids must be strings "
+            "or integers; value has type object ({'v': 1}); expected a number",
+        ),
+    ]
+
+
+def test_typed_columns_are_checked_without_a_loop_when_they_fit():
+    from interestlens.data.validation import type_errors
+
+    assert type_errors(pd.Series(["a", None, "b"]), "user_id", "id") == {}
+    assert type_errors(pd.Series([1, 2], dtype="int64"), "user_id", "id") == {}
+    assert type_errors(pd.Series([1.0, np.nan, 3.0]), "user_id", "id") == {}
+    assert type_errors(pd.Series([1.0, 2.25]), "user_id", "id") == {
+        1: "user_id has type float (2.25); ids must be strings or integers"
+    }
+    assert type_errors(pd.Series([True, False]), "value", "number") == {
+        0: "value has type bool (True); expected a number",
+        1: "value has type bool (False); expected a number",
+    }
+    ts = pd.Series(pd.to_datetime(["2024-01-01"], utc=True))
+    assert type_errors(ts, "timestamp", "timestamp") == {}
+    assert type_errors(ts, "user_id", "id") == {
+        0: "user_id has type datetime (Timestamp('2024-01-01 00:00:00+0000',...); "
+        "ids must be strings or integers"  # values are cut to 40 characters
+    }

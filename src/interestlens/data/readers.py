@@ -244,7 +244,10 @@ def iter_raw_chunks(
     Rows are numbered from 1 (the CSV header is not a row); CSV cells come as strings.
     The frame holds a placeholder for each unparsable row (``frame.attrs["unparsable"]``
     lists their positions). A row that cannot be read costs only itself: a CSV quote
-    left open is rejected on its own line and the lines after it are read again; a row
+    left open is rejected on its own line and the lines after it are read again (a
+    record spanning lines is kept when it parses strictly to the header's width, as a
+    quoted field with newlines does; a stray quote that happens to close on a later
+    line at a field's end cannot be told from one, and swallows the lines between); a row
     with bytes that are not valid in ``encoding``, a field over ``csv.field_size_limit()``
     or a line over :data:`MAX_LINE_CHARS` is rejected with its length; memory stays
     bounded by the chunk size and those limits. A ``.json``/``.jsonl`` file whose first

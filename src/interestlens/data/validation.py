@@ -3,6 +3,15 @@
 Every row either becomes an event or is listed in the :class:`LoadReport` with
 its row number and the reasons it was refused: nothing is dropped silently.
 Validation is vectorised with pandas, so it keeps up with the store's append rate.
+
+Values are never coerced across types (typed sources such as Parquet and JSON Lines
+would otherwise turn ``1.5`` into the user ``"1.5"``, a list into the item ``"[1]"``
+and ``True`` into a 1970 timestamp): ids are strings or integers, values numbers (or
+strings that parse as numbers, as CSV gives them), timestamps strings, numbers or
+datetimes, text strings or numbers; booleans, lists and objects are refused, naming the
+field and the type found. An integral float id (``7.0``) is accepted as ``"7"``, because
+pandas stores an integer column with blanks as floats. Ids holding a control character
+(NUL, escape, ...) are refused.
 """
 
 from __future__ import annotations
