@@ -306,15 +306,17 @@ def type_errors(raw: pd.Series, field_name: str, kind: FieldKind) -> dict[int, s
 def control_char_errors(ids: pd.Series, field_name: str) -> dict[int, str]:
     r"""Positions of ids holding a control character (NUL, escape, ...), with a reason each.
 
-    ``ids`` holds strings or ``None`` (as :func:`_as_str` makes them).
-
     Examples
     --------
     >>> control_char_errors(pd.Series(["u1", "u\x002", None]), "user_id")
     {1: "user_id 'u\\x002' contains a control character ('\\x00')"}
     """
     vals = ids.tolist()
-    if not _CONTROL.search("".join(filter(None, vals))):
+    try:
+        joined = "".join(filter(None, vals))
+    except TypeError:  # NaN for missing
+        joined = "".join(v for v in vals if isinstance(v, str))
+    if not _CONTROL.search(joined):
         return {}
     out = {}
     for i, v in enumerate(vals):
