@@ -565,3 +565,21 @@ def test_json_rows_over_the_limit_or_not_utf8_are_rejected(tmp_path, monkeypatch
     assert rejections(ds) == [
         (2, "over 200 characters long; the rows after it cannot be told apart and are not read")
     ]
+
+
+def test_an_unreadable_header_is_an_error_naming_the_problem(tmp_path):
+    cases = {
+        "bytes.csv": (
+            b"user\xff,item\nx,y\n",
+            "the header row is not valid utf-8: byte 0xff at character 5",
+        ),
+        "quote.csv": (
+            b'user,"item\nx,y\n',
+            r"the header row cannot be read \(unexpected end of data\)",
+        ),
+    }
+    for name, (content, message) in cases.items():
+        f = tmp_path / name
+        f.write_bytes(content)
+        with pytest.raises(ValueError, match=f"^{f}: {message}$"):
+            load(f, default_type="view")

@@ -170,7 +170,7 @@ class _Overlong(Exception):
     """A physical line longer than the line limit (already skipped)."""
 
     def __init__(self, length: int) -> None:
-        super().__init__(length)
+        super().__init__(f"a line of {length:,} characters, over the limit of {MAX_LINE_CHARS:,}")
         self.length = length
 
 
