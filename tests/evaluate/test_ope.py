@@ -7,10 +7,11 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from scipy.stats import binomtest
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
-from interestlens.data.bandit import BanditLog, load_obd
+from interestlens.data.bandit import CAMPAIGNS, BanditLog, load_obd
 from interestlens.evaluate.ope import (
     DEFAULT_ESTIMATORS,
     POLICIES,
@@ -341,36 +342,64 @@ def test_read_log_of_an_obd_path_is_load_obd(shared_data):
         assert np.array_equal(got.context, want.context)
 
 
-# --- the Open Bandit Dataset sample ("done when" of issue 5) ---------------------------
+# --- the Open Bandit Dataset sample (issues 5 and 17) ---------------------------------
+
+#: Clicks in each campaign's Random log (10,000 rows each): they bound what OPE can show.
+RANDOM_CLICKS = {"all": 38, "men": 46, "women": 46}
 
 
-@pytest.fixture(scope="module")
-def obd_all(shared_data):
+def exact_interval(reward: np.ndarray) -> tuple[float, float]:
+    """The 95% exact (Clopper-Pearson) interval of a log's own click rate."""
+    ci = binomtest(int(reward.sum()), len(reward)).proportion_ci(0.95, method="exact")
+    return float(ci.low), float(ci.high)
+
+
+@pytest.fixture(scope="module", params=CAMPAIGNS)
+def obd(shared_data, request):
     root = shared_data / "obd-sample"
-    random_log = load_obd(root, policy="random", campaign="all")
-    bts_log = load_obd(root, policy="bts", campaign="all")
-    return random_log, bts_log, cross_fit_rewards(random_log, random_state=0)
+    random_log = load_obd(root, policy="random", campaign=request.param)
+    bts_log = load_obd(root, policy="bts", campaign=request.param)
+    return request.param, random_log, bts_log, cross_fit_rewards(random_log, random_state=0)
 
 
 @pytest.mark.parametrize("policy", ["uniform", "logging"])
-def test_random_policy_on_its_own_log_covers_its_click_rate(obd_all, policy):
-    random_log, _, q = obd_all
+def test_random_policy_on_its_own_log_covers_its_click_rate(obd, policy):
+    campaign, random_log, _, q = obd
     res = evaluate_policy(random_log, policy_action_dist(policy, random_log), estimated_rewards=q)
+    assert (len(random_log), random_log.reward.sum()) == (10_000, RANDOM_CLICKS[campaign])
     ctr = random_log.reward.mean()
-    assert ctr == 0.0038
     for name, r in res.items():
         assert r.ci_low <= ctr <= r.ci_high, (name, r)
     if policy == "uniform":  # the propensities are exactly uniform: weights of 1
         assert res["ips"].estimate == pytest.approx(ctr, abs=1e-15)
 
 
-def test_bts_value_from_the_random_log(obd_all):
-    random_log, bts_log, q = obd_all
+def test_bts_value_from_the_random_log_is_covered_as_far_as_its_clicks_allow(obd):
+    """About 40 clicks per log: errors of 6-34% are noise, so coverage is what is checked.
+
+    The on-policy truth is itself known only to +-24-31% (its own exact interval), and no
+    estimator that reweights the Random log's clicks can be more precise than those clicks
+    evaluated on-policy (``floor``, +-30-33%). Every such estimator's interval must contain
+    BTS's on-policy click rate and be neither narrower than that floor nor vacuous (over 3
+    times it). DM's interval holds its reward model fixed, so it is narrower than the
+    clicks allow and may miss the truth (it does on men and women); it must still overlap
+    the truth's own sampling interval.
+    """
+    campaign, random_log, bts_log, q = obd
     res = evaluate_policy(random_log, empirical_policy(bts_log)(random_log), estimated_rewards=q)
+    assert set(res) == set(DEFAULT_ESTIMATORS)
     truth = bts_log.reward.mean()
-    errors = {name: abs(r.estimate - truth) / truth for name, r in res.items()}
-    assert set(errors) == set(DEFAULT_ESTIMATORS)
-    assert all(e < 0.5 for e in errors.values()), errors  # a report, loosely bounded
+    truth_low, truth_high = exact_interval(bts_log.reward)
+    low, high = exact_interval(random_log.reward)
+    floor = (high - low) / 2  # the best half-width the Random log's clicks allow
+    for name, r in res.items():
+        half = (r.ci_high - r.ci_low) / 2
+        assert r.ci_low <= truth_high and truth_low <= r.ci_high, (campaign, name, r)
+        if name == "dm":
+            assert half < floor, (campaign, r)
+        else:
+            assert r.ci_low <= truth <= r.ci_high, (campaign, name, r, truth)
+            assert floor <= half <= 3 * floor, (campaign, name, half / floor)
 
 
 # --- command line ---------------------------------------------------------------------
