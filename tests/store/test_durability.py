@@ -188,3 +188,12 @@ def test_each_acknowledged_sqlite_write_is_fdatasynced_before_the_ack(script, n,
             synced = False
             acks += 1
     assert acks == n and wal_writes >= n
+
+
+@pytest.mark.postgres
+def test_postgres_store_commits_synchronously(postgres_url):
+    """A commit returns only once the server has flushed its WAL (fsync on, synchronous_commit on)."""
+    with open_store(postgres_url) as store:
+        conn = store._conn
+        assert conn.execute("SHOW synchronous_commit").fetchone()[0] == "on"
+        assert conn.execute("SHOW fsync").fetchone()[0] == "on"
