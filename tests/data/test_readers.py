@@ -583,3 +583,22 @@ def test_an_unreadable_header_is_an_error_naming_the_problem(tmp_path):
         f.write_bytes(content)
         with pytest.raises(ValueError, match=f"^{f}: {message}$"):
             load(f, default_type="view")
+
+
+def test_parquet_integer_ids_with_nulls_keep_every_digit(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    f = tmp_path / "big_ids.parquet"
+    big = 1_234_567_890_123_456_789  # not a float: 2**53 < big
+    table = pa.table(
+        {
+            "user_id": pa.array([big, None, 7], type=pa.int64()),
+            "item_id": pa.array(["i1", "i2", "i3"]),
+            "type": pa.array(["view"] * 3),
+        }
+    )
+    pq.write_table(table, f)
+    kept, rejected = load_and_ingest(f, tmp_path)
+    assert kept == [[str(big), "i1"], ["7", "i3"]]
+    assert rejected == [(2, "missing user_id")]

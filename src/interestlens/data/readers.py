@@ -269,7 +269,9 @@ def iter_raw_chunks(
             row = 1
             done = 0
             for batch in pf.iter_batches(batch_size=chunk_size):
-                frame = batch.to_pandas()
+                # Python ints, not floats, for integer columns with nulls: a float loses ids
+                # past 2**53.
+                frame = batch.to_pandas(integer_object_nulls=True)
                 yield row, frame, []
                 row += len(frame)
                 done += len(frame)
