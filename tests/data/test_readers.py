@@ -602,3 +602,19 @@ def test_parquet_integer_ids_with_nulls_keep_every_digit(tmp_path):
     kept, rejected = load_and_ingest(f, tmp_path)
     assert kept == [[str(big), "i1"], ["7", "i3"]]
     assert rejected == [(2, "missing user_id")]
+
+
+def test_jsonl_integer_ids_with_gaps_keep_every_digit(tmp_path):
+    big = 1_234_567_890_123_456_789
+    f = tmp_path / "big_ids.jsonl"
+    f.write_text(
+        json.dumps({"user_id": big, "item_id": "i1", "type": "view"})
+        + "\n"
+        + json.dumps({"item_id": "i2", "type": "view"})
+        + "\n"
+        + json.dumps({"user_id": 7, "item_id": "i3", "type": "view", "value": 2})
+        + "\n"
+    )
+    kept, rejected = load_and_ingest(f, tmp_path)
+    assert kept == [[str(big), "i1"], ["7", "i3"]]
+    assert rejected == [(2, "missing user_id")]

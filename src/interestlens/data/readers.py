@@ -580,7 +580,9 @@ def _record_chunks(
 
 
 def _json_frame(rows: list[dict[str, Any]], bad: list[Rejection], first: int) -> pd.DataFrame:
-    frame = pd.DataFrame(rows)  # from_records would make no row of [{}]
+    # object: a column of ints with a gap would become float64 and lose ids past 2**53;
+    # and from_records would make no row of [{}].
+    frame = pd.DataFrame(rows, dtype=object)
     frame.attrs["unparsable"] = [r.row - first for r in bad]
     return frame
 
