@@ -373,6 +373,12 @@ def _csv_chunks(
             if len(record) > 1:
                 lines.retry_after_first()
                 reason = _UNTERMINATED
+                if "field limit" in message:
+                    reason = (
+                        "the quoted field opened on this row runs past the limit of "
+                        f"{csv.field_size_limit():,} characters per field (csv.field_size_limit): "
+                        "a quote left open, or a field over the limit"
+                    )
             elif "field limit" in message:
                 reason = _field_limit_reason(record[0], sep, header, csv.field_size_limit())
             elif "unexpected end of data" in message:
