@@ -7,12 +7,13 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
-from tests.conftest import LIGHT_HYBRID
 
 from interestlens import __version__
+from tests.conftest import LIGHT_HYBRID
 
 BIN = Path(sys.executable).with_name("interestlens")
 
@@ -247,3 +248,179 @@ def test_recommend_explores_and_logs_the_slate(fitted_dir):
     assert served["item_id"].tolist() == [it["item_id"] for it in doc["items"]]
     bad = run("recommend", "414", "--explore", "2", "--data-dir", str(fitted_dir))
     assert bad.returncode == 2
+
+
+# ----- data shown as it is: markup, emoji codes and backslashes are data, not styling ------
+SHOP = Path(__file__).resolve().parents[1] / "examples" / "shop"
+#: Text a shop's data may hold that rich would read as markup (an unmatched closing tag
+#: crashes it, an opening one restyles), an emoji code, and backslashes.
+HOSTILE = "[/bold]Lamp [red]hot[/red] :smile: C:\\new\\[b]"
+HOSTILE_USER = "[/bold]u[red]1"
+HOSTILE_DIR = "data [/bold] [red]dir"
+
+
+def _hostile_shop() -> Any:
+    """The shop example with hostile titles, a hostile category (so a label) and user id."""
+    from interestlens.data import Dataset
+    from interestlens.data.dataset import items_frame
+
+    raw = pd.read_csv(SHOP / "items.csv", dtype=str)
+    items = items_frame(
+        pd.DataFrame(
+            {
+                "item_id": raw["sku"],
+                "title": [f"{HOSTILE} {t}" if i % 2 else t for i, t in enumerate(raw["name"])],
+                "text": raw["description"],
+                "categories": [
+                    [HOSTILE.lower()] if d == "coffee" else [d] for d in raw["department"]
+                ],
+                "tags": [k.split("|") for k in raw["keywords"]],
+            }
+        )
+    )
+    ev = pd.read_csv(SHOP / "events.csv", dtype=str)
+    events = pd.DataFrame(
+        {
+            "event_id": None,
+            "user_id": ev["customer"].replace({"C001": HOSTILE_USER}),
+            "item_id": ev["sku"],
+            "type": ev["action"],
+            "value": 1.0,
+            "timestamp": pd.to_datetime(ev["when"], utc=True),
+            "text": None,
+            "context": None,
+        }
+    )
+    return Dataset(events, items, name="hostile shop")
+
+
+@pytest.fixture(scope="module")
+def hostile_dir(tmp_path_factory, encoder, sentiment):
+    """A data dir whose name, titles, labels and one user id read as markup."""
+    from interestlens.engine import Config, Engine
+
+    d = tmp_path_factory.mktemp("hostile") / HOSTILE_DIR
+    config = Config(data_dir=d, hybrid_models=LIGHT_HYBRID)
+    engine = Engine(config, encoder=encoder, sentiment=sentiment).fit(_hostile_shop())
+    engine.save(d / "engine")
+    return d
+
+
+def test_hostile_text_is_shown_as_it_is(hostile_dir):
+    label = next(
+        i["label"]
+        for i in json.loads(run("interests", "--data-dir", str(hostile_dir), "--json").stdout)[
+            "interests"
+        ]
+        if HOSTILE.lower() in i["label"]
+    )
+    shown = run("interests", "--data-dir", str(hostile_dir))
+    assert shown.returncode == 0, shown.stderr
+    assert label in shown.stdout
+
+    prof = run("profile", HOSTILE_USER, "--data-dir", str(hostile_dir))
+    assert prof.returncode == 0, prof.stderr
+    assert f"interests of user {HOSTILE_USER}" in prof.stdout and label in prof.stdout
+
+    doc = json.loads(
+        run("recommend", HOSTILE_USER, "--explain", "--data-dir", str(hostile_dir), "--json").stdout
+    )
+    recs = run("recommend", HOSTILE_USER, "--explain", "--data-dir", str(hostile_dir))
+    assert recs.returncode == 0, recs.stderr
+    assert any(HOSTILE in it["title"] for it in doc["items"])
+    for it in doc["items"]:
+        assert it["title"] in recs.stdout and it["reason"] in recs.stdout
+
+    aud = run("audience", label, "--data-dir", str(hostile_dir))
+    assert aud.returncode == 0, aud.stderr
+    assert label in aud.stdout and HOSTILE_USER in aud.stdout
+
+
+@pytest.mark.parametrize("json_flag", [[], ["--json"]])
+def test_errors_print_hostile_text_as_it_is(tmp_path, json_flag):
+    data_dir = tmp_path / HOSTILE_DIR
+    p = run("profile", "1", "--data-dir", str(data_dir), *json_flag)
+    assert p.returncode == 2 and p.stdout == ""
+    assert p.stderr.strip() == (
+        f"error: no fitted engine in {data_dir}: run `interestlens fit` "
+        "(or `interestlens demo`) first"
+    )
+
+
+def test_ingest_shows_hostile_paths_and_values_as_they_are(tmp_path):
+    path = tmp_path / HOSTILE_DIR / "events [red].csv"
+    path.parent.mkdir(parents=True)
+    path.write_text(
+        f"user_id,item_id,type\n{HOSTILE_USER},i1,view\nu2,i2,{HOSTILE}\n", encoding="utf-8"
+    )
+    args = ("ingest", str(path), "--data-dir", str(tmp_path / HOSTILE_DIR))
+    p = run(*args)
+    assert p.returncode == 0, p.stderr
+    assert str(path) in p.stdout and f"ingest into sqlite://{tmp_path / HOSTILE_DIR}" in p.stdout
+    assert f"{path} row 2: unknown event type {HOSTILE.lower()!r}" in p.stdout
+    doc = json.loads(run(*args, "--json").stdout)
+    assert doc["rejections"][0]["reason"] == f"unknown event type {HOSTILE.lower()!r}"
+
+
+def test_a_piped_table_keeps_every_value_whole(hostile_dir):
+    doc = json.loads(
+        run("recommend", HOSTILE_USER, "--explain", "--data-dir", str(hostile_dir), "--json").stdout
+    )
+    p = run("recommend", HOSTILE_USER, "--explain", "--data-dir", str(hostile_dir))
+    assert p.returncode == 0, p.stderr
+    assert max(len(line) for line in p.stdout.splitlines()) > 80
+    assert "…" not in p.stdout
+    rows = [line for line in p.stdout.splitlines() if line.startswith("│")]
+    for it in doc["items"]:
+        row = next(r for r in rows if f" {it['item_id']} " in r)
+        assert it["title"] in row and it["reason"] in row and f"{it['score']:.3f}" in row
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["profile", HOSTILE_USER],
+        # free text is embedded at once: the language model loads in this process
+        ["audience", "something warm to drink before a morning run"],
+    ],
+    ids=["profile", "audience"],
+)
+def test_no_loading_bar_of_the_model_loader(hostile_dir, args):
+    p = run(*args, "--data-dir", str(hostile_dir))
+    assert p.returncode == 0, p.stderr
+    assert "Loading weights" not in p.stderr and p.stderr == ""
+
+
+@pytest.mark.parametrize("content", ["", "user_id,item_id,type\n"], ids=["0 bytes", "header"])
+def test_an_empty_events_file_is_an_error(tmp_path, content):
+    path = tmp_path / "events.csv"
+    path.write_text(content)
+    p = run("ingest", str(path), "--data-dir", str(tmp_path), "--json")
+    assert p.returncode == 2 and p.stdout == ""
+    assert p.stderr.strip().splitlines()[-1] == f"error: {path}: no rows"
+    p = run("fit", "--dataset", str(path), "--data-dir", str(tmp_path))
+    assert p.returncode == 2 and p.stderr.strip().splitlines()[-1] == f"error: {path}: no rows"
+
+
+def test_help_shows_every_option_text_whole_and_no_flag_hints():
+    import typer.main
+
+    from interestlens.cli import app
+
+    group = typer.main.get_command(app)
+    env = {**os.environ, "TERMINAL_WIDTH": "400"}
+    for name, cmd in [("", group), *group.commands.items()]:
+        p = subprocess.run(
+            [str(BIN), *([name] if name else []), "--help"],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+        )
+        assert p.returncode == 0, p.stderr
+        assert "<bool>" not in p.stdout, name
+        for param in cmd.params:
+            if getattr(param, "help", None):
+                assert param.help.replace("\\[", "[") in p.stdout, (name, param.help)
+    fit_help = run("fit", "--help").stdout
+    assert "TOML file with an [engine] table." in " ".join(fit_help.split())

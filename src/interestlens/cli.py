@@ -7,6 +7,7 @@ progress and logs go to stderr. Errors are one line on stderr and exit code 2.
 from __future__ import annotations
 
 import functools
+import inspect
 import json
 import logging
 import os
@@ -16,19 +17,72 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
+import typer.core
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from interestlens import __version__
+
+
+def _no_flag_hints(params: list[Any]) -> list[Any]:
+    """Blank the value hint (``<bool>``) that help would show after each flag."""
+    for p in params:
+        if getattr(p, "is_flag", False) and p.metavar is None:
+            p.metavar = ""
+    return params
+
+
+class _Command(typer.core.TyperCommand):
+    """A command whose help shows no value hint after a flag."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _no_flag_hints(super().get_params(ctx))
+
+
+class _Group(typer.core.TyperGroup):
+    """The command group, whose help shows no value hint after a flag."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _no_flag_hints(super().get_params(ctx))
+
 
 app = typer.Typer(
     name="interestlens",
     help="User-interest engine: profiles, recommendations, exploration and evaluation.",
+    cls=_Group,
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-out = Console()
+
+
+def _reflow(doc: str) -> str:
+    """A docstring as help text: each paragraph on one line, so the terminal wraps it."""
+    paragraphs = inspect.cleandoc(doc).split("\n\n")
+    return "\n\n".join(" ".join(p.split()) for p in paragraphs)
+
+
+def command(**kwargs: Any) -> Callable[[F], F]:
+    """Register a command whose help is its docstring, reflowed to the terminal's width."""
+
+    def register(fn: F) -> F:
+        help_text = kwargs.pop("help", None) or _reflow(fn.__doc__ or "")
+        return app.command(cls=_Command, help=help_text, **kwargs)(fn)  # type: ignore[return-value]
+
+    return register
+
+
+#: Width of stdout when it is not a terminal: wide enough that no table cuts a value.
+PIPE_WIDTH = 10_000
+
+
+def _stdout_console() -> Console:
+    """The terminal's width on a terminal; never cut a value when piped or redirected."""
+    return Console() if sys.stdout.isatty() else Console(width=PIPE_WIDTH)
+
+
+out = _stdout_console()
 err = Console(stderr=True)
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -48,8 +102,35 @@ class CLIError(Exception):
     """A user-facing error: printed as one line, exit code 2."""
 
 
+def _say(*parts: str | tuple[str, str], console: Console | None = None) -> None:
+    """Print one line of plain text: data is never read as markup or emoji codes.
+
+    Each part is a string, or a ``(string, style)`` pair for our own emphasis.
+    """
+    (console or out).print(Text.assemble(*parts), soft_wrap=True)
+
+
+def _row(table: Table, *cells: str | Text) -> None:
+    """Add a table row; a string cell is data, shown as it is (a :class:`Text` keeps its style)."""
+    table.add_row(*(c if isinstance(c, Text) else Text(c) for c in cells))
+
+
+def _title(text: str) -> Text:
+    """A table title that may hold data (ids, paths), never read as markup."""
+    return Text(text, style="table.title")
+
+
 def _fail(message: str) -> None:
-    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    """Print ``error: MESSAGE`` as one line on stderr and exit with code 2.
+
+    It never fails itself: if the console cannot print the message, it goes to stderr raw.
+    """
+    text = message.strip() or "error"
+    line = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    try:
+        err.print(Text.assemble(("error:", "bold red"), " ", line), soft_wrap=True)
+    except Exception:
+        sys.stderr.write(f"error: {line}".encode("ascii", "backslashreplace").decode() + "\n")
     raise typer.Exit(2)
 
 
@@ -68,7 +149,11 @@ def handles_errors(fn: F) -> F:
         except Exception as exc:
             if os.environ.get("INTERESTLENS_DEBUG"):
                 raise
-            msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            try:
+                text = str(exc).strip()
+            except Exception:
+                text = ""
+            msg = text.splitlines()[0] if text else type(exc).__name__
             if not isinstance(exc, CLIError | ValueError | FileNotFoundError):
                 msg = f"{type(exc).__name__}: {msg}"
             _fail(msg)
@@ -133,7 +218,7 @@ def _parse_range(text: str | None) -> tuple[float, float] | None:
 
 
 def _summary_table(summary: dict[str, Any]) -> Table:
-    table = Table(title=f"dataset {summary.get('name') or ''}".strip(), show_header=False)
+    table = Table(title=_title(f"dataset {summary.get('name') or ''}".strip()), show_header=False)
     table.add_column("", style="bold")
     table.add_column("")
     for key, value in summary.items():
@@ -145,11 +230,11 @@ def _summary_table(summary: dict[str, Any]) -> Table:
             )
         elif isinstance(value, int):
             value = f"{value:,}"
-        table.add_row(key.replace("_", " "), str(value))
+        _row(table, key.replace("_", " "), str(value))
     return table
 
 
-@app.command()
+@command()
 @handles_errors
 def datasets(
     name: Annotated[str | None, typer.Argument(help="Describe this dataset.")] = None,
@@ -167,7 +252,8 @@ def datasets(
         for col in ("name", "bundled", "needs path", "description"):
             table.add_column(col)
         for r in rows:
-            table.add_row(
+            _row(
+                table,
                 r["name"],
                 "yes" if r["bundled"] else "",
                 "yes" if r["needs_path"] else "",
@@ -183,10 +269,10 @@ def datasets(
         if key == "summary":
             out.print(_summary_table(value))
         else:
-            out.print(f"[bold]{key}:[/] {value}", highlight=False)
+            _say((f"{key}:", "bold"), f" {value}")
 
 
-@app.command()
+@command()
 @handles_errors
 def ingest(
     files: Annotated[
@@ -263,6 +349,8 @@ def ingest(
                 rep.loaded, rep.duplicates = result.stored, result.duplicates
             else:
                 rep = st.ingest(f, mapping=parsed_map, options=options, fmt=file_format)
+            if rep.loaded + rep.rejected + rep.duplicates == 0:
+                raise CLIError(f"{f}: no rows")
             reports.append(rep)
         total_in_store = st.count()
     doc = {
@@ -296,28 +384,32 @@ def ingest(
     if json_out:
         _emit_json(doc)
         return
-    table = Table(title=f"ingest into {doc['store']}")
+    table = Table(title=_title(f"ingest into {doc['store']}"))
     for col in ("file", "stored", "already stored", "rejected"):
         table.add_column(col, justify="right" if col != "file" else "left")
     for f in doc["files"]:
-        table.add_row(
-            str(f["source"]), f"{f['stored']:,}", f"{f['duplicates']:,}", f"{f['rejected']:,}"
+        _row(
+            table,
+            str(f["source"]),
+            f"{f['stored']:,}",
+            f"{f['duplicates']:,}",
+            f"{f['rejected']:,}",
         )
     out.print(table)
     if doc["stored"] == 0 and doc["duplicates"]:
-        out.print(f"stored 0 new events: all {doc['duplicates']:,} were already in the store")
+        _say(f"stored 0 new events: all {doc['duplicates']:,} were already in the store")
     else:
-        out.print(f"stored {doc['stored']:,} new events; the store holds {total_in_store:,}")
+        _say(f"stored {doc['stored']:,} new events; the store holds {total_in_store:,}")
     if doc["rejected"]:
         shown = doc["rejections"][:20]
-        out.print(
-            f"[yellow]{doc['rejected']:,} rows rejected[/]"
-            + (" (first 20):" if len(doc["rejections"]) > 20 else ":")
+        _say(
+            (f"{doc['rejected']:,} rows rejected", "yellow"),
+            " (first 20):" if len(doc["rejections"]) > 20 else ":",
         )
         for r in shown:
-            out.print(f"  {r['source']} row {r['row']}: {r['reason']}", highlight=False)
+            _say(f"  {r['source']} row {r['row']}: {r['reason']}")
         if rejections is None and doc["rejected"] > 20:
-            out.print("  write them all with --rejections FILE.csv")
+            _say("  write them all with --rejections FILE.csv")
 
 
 def _engine_dir(data_dir: Path) -> Path:
@@ -351,6 +443,8 @@ def _load_dataset(dataset: str | None, store: str | None) -> Any:
     ds = ds_mod.load(dataset or "ml-latest-small")
     if not isinstance(ds, Dataset):
         raise CLIError(f"{dataset} is a bandit log, not events")
+    if len(ds.events) == 0:
+        raise CLIError(f"{dataset}: no rows")
     return ds
 
 
@@ -405,40 +499,38 @@ def _profile_doc(prof: Any) -> dict[str, Any]:
 
 
 def _print_profile(doc: dict[str, Any], titles: dict[str, str] | None = None) -> None:
-    arrows = {"rising": "[green]↑ rising[/]", "fading": "[red]↓ fading[/]", "stable": "→ stable"}
+    arrows = {
+        "rising": Text("↑ rising", style="green"),
+        "fading": Text("↓ fading", style="red"),
+        "stable": Text("→ stable"),
+    }
     table = Table(
-        title=f"interests of user {doc['user_id']} ({doc['n_events']:,} events, as of {doc['as_of']})"
+        title=_title(
+            f"interests of user {doc['user_id']} ({doc['n_events']:,} events, as of {doc['as_of']})"
+        )
     )
     table.add_column("interest")
     table.add_column("weight", justify="right")
     table.add_column("trend")
     for x in doc["interests"]:
-        table.add_row(x["label"], f"{x['weight']:.1%}", arrows[x["trend"]])
+        _row(table, x["label"], f"{x['weight']:.1%}", arrows[x["trend"]])
     out.print(table)
     if doc["broad"]:
-        out.print(
-            "broad: " + ";  ".join(f"{b['label']} {b['weight']:.0%}" for b in doc["broad"][:5]),
-            highlight=False,
-        )
+        _say("broad: " + ";  ".join(f"{b['label']} {b['weight']:.0%}" for b in doc["broad"][:5]))
     if doc["dislikes"]:
-        out.print(
-            "dislikes: " + ";  ".join(d["label"] for d in doc["dislikes"][:5]), highlight=False
-        )
+        _say("dislikes: " + ";  ".join(d["label"] for d in doc["dislikes"][:5]))
     if doc["texts"]:
         shown = doc["texts"][-8:]
         words = ", ".join(f"{t['text']} ({t['sentiment']:+.2f})" for t in shown)
-        out.print(
-            f"own words ({len(doc['texts'])}, mean sentiment {doc['sentiment']}): {words}",
-            highlight=False,
-        )
+        _say(f"own words ({len(doc['texts'])}, mean sentiment {doc['sentiment']}): {words}")
 
 
 ConfigOpt = Annotated[
-    Path | None, typer.Option("--config", help="TOML file with an [engine] table.")
+    Path | None, typer.Option("--config", help="TOML file with an \\[engine] table.")
 ]
 
 
-@app.command()
+@command()
 @handles_errors
 def fit(
     dataset: DatasetOpt = None,
@@ -462,13 +554,13 @@ def fit(
     if json_out:
         _emit_json(doc)
     else:
-        out.print(
+        _say(
             f"fitted on {doc['users']:,} users and {doc['items']:,} items: "
             f"{doc['broad_interests']} broad and {doc['fine_interests']} fine interests; saved to {doc['saved']}"
         )
 
 
-@app.command()
+@command()
 @handles_errors
 def profile(
     user: Annotated[str, typer.Argument(help="User id.")],
@@ -486,7 +578,7 @@ def profile(
         _print_profile(doc)
 
 
-@app.command()
+@command()
 @handles_errors
 def recommend(
     user: Annotated[str, typer.Argument(help="User id (an unknown user gets cold-start items).")],
@@ -528,7 +620,7 @@ def recommend(
     if json_out:
         _emit_json({"user_id": user, "request_id": request_id, "items": items})
         return
-    table = Table(title=f"recommendations for user {user} (request {request_id})")
+    table = Table(title=_title(f"recommendations for user {user} (request {request_id})"))
     explored = explore > 0
     cols = ("#", "item", "title", "score") + (("p", "explored") if explored else ())
     for col in cols + (("why",) if explain else ()):
@@ -537,11 +629,11 @@ def recommend(
         row = [str(n), it["item_id"], it["title"], f"{it['score']:.3f}"]
         if explored:
             row += [f"{it['propensity']:.3f}", "yes" if it["explored"] else ""]
-        table.add_row(*row, *([it["reason"]] if explain else []))
+        _row(table, *row, *([it["reason"] or ""] if explain else []))
     out.print(table)
 
 
-@app.command()
+@command()
 @handles_errors
 def interests(
     level: Annotated[str, typer.Option("--level", help="broad, fine or all.")] = "all",
@@ -561,14 +653,14 @@ def interests(
         table.add_column(col, justify="right" if col != "interest" else "left")
     for b in broad or [None]:
         if b is not None:
-            table.add_row(str(b["interest_id"]), f"[bold]{b['label']}[/]", f"{b['size']:,}")
+            _row(table, str(b["interest_id"]), Text(b["label"], style="bold"), f"{b['size']:,}")
         children = [f for f in fine if b is None or f["parent"] == b["interest_id"]]
         for f in sorted(children, key=lambda r: -r["size"]):
-            table.add_row(str(f["interest_id"]), f"   {f['label']}", f"{f['size']:,}")
+            _row(table, str(f["interest_id"]), f"   {f['label']}", f"{f['size']:,}")
     out.print(table)
 
 
-@app.command()
+@command()
 @handles_errors
 def audience(
     query: Annotated[str, typer.Argument(help="Interest id, label, label term, or free text.")],
@@ -596,18 +688,17 @@ def audience(
     if json_out:
         _emit_json(doc)
         return
-    out.print(
+    _say(
         f"{len(frame):,} users hold {' | '.join(doc['interests'])} (matched by {doc['matched']}) "
-        f"with weight >= {min_weight}",
-        highlight=False,
+        f"with weight >= {min_weight}"
     )
     for r in doc["audience"][:15]:
-        out.print(f"  {r['user_id']}: {r['weight']:.1%}", highlight=False)
+        _say(f"  {r['user_id']}: {r['weight']:.1%}")
     if out_file is not None:
-        out.print(f"written to {out_file}")
+        _say(f"written to {out_file}")
 
 
-@app.command()
+@command()
 @handles_errors
 def demo(
     data_dir: DataDirOpt = DEFAULT_DATA_DIR,
@@ -620,7 +711,7 @@ def demo(
     The engine learns from everything but each user's last rating, which then measures
     the default pipeline against each of its own components (temporal leave-last-out,
     full ranking over all items, K = 10, bootstrap intervals over users). The fitted
-    engine is saved in ``--data-dir`` for ``profile``, ``recommend`` and the rest.
+    engine is saved in --data-dir for profile, recommend and the rest.
     """
     from interestlens.evaluate import evaluate as run_evaluation
     from interestlens.evaluate import make_split
@@ -652,15 +743,15 @@ def demo(
     table.add_column("interest")
     table.add_column("items", justify="right")
     for i in sorted(engine.interests("broad"), key=lambda i: -i.size):
-        table.add_row(i.label, f"{i.size:,}")
+        _row(table, i.label, f"{i.size:,}")
     out.print(table)
     _print_profile(prof)
-    out.print(
+    _say(
         "\nnext: interestlens profile USER | interestlens interests | interestlens audience 'space opera'"
     )
 
 
-@app.command()
+@command()
 @handles_errors
 def evaluate(
     dataset: DatasetOpt = None,
@@ -697,9 +788,9 @@ def evaluate(
     factories = parse_models(models)
     ds = _load_dataset(dataset, None)
     types = [t.strip() for t in target_types.split(",") if t.strip()] if target_types else None
-    err.print(
+    _say(
         f"evaluating {', '.join(factories)} on {ds.name or dataset} ({protocol}, K={k})",
-        highlight=False,
+        console=err,
     )
     report = run_evaluation(
         factories,
@@ -722,7 +813,7 @@ def evaluate(
         return
     _print_report(report, doc, k)
     if out_dir is not None:
-        out.print(f"written to {out_dir}: report.md, report.json, report.png")
+        _say(f"written to {out_dir}: report.md, report.json, report.png")
 
 
 _SHOWN = ("ndcg", "hr", "mrr", "map", "auc", "coverage", "novelty", "arp", "serendipity")
@@ -733,8 +824,10 @@ def _print_report(
 ) -> None:
     """An evaluation report as a table (a row per model, intervals under each value)."""
     table = Table(
-        title=f"{doc['protocol']}, K={k}, {doc['n_users']:,} users "
-        f"({round(report.confidence * 100)}% bootstrap CI)"
+        title=_title(
+            f"{doc['protocol']}, K={k}, {doc['n_users']:,} users "
+            f"({round(report.confidence * 100)}% bootstrap CI)"
+        )
     )
     table.add_column("model")
     for m in shown:
@@ -749,14 +842,13 @@ def _print_report(
                 cells.append(f"{r['value']:.4f}")
             else:
                 cells.append(f"{r['value']:.4f}\n[{r['ci'][0]:.4f}, {r['ci'][1]:.4f}]")
-        table.add_row(name, *cells)
+        _row(table, name, *cells)
     out.print(table)
     for c in doc["comparisons"]:
-        out.print(
+        _say(
             f"{c['a']} - {c['b']} on {c['metric']}: {c['difference']:+.4f} "
             f"[{c['ci_low']:+.4f}, {c['ci_high']:+.4f}], p = {c['p_value']:.3g} "
-            f"(Wilcoxon {c['wilcoxon_p']:.3g})",
-            highlight=False,
+            f"(Wilcoxon {c['wilcoxon_p']:.3g})"
         )
 
 
@@ -799,7 +891,7 @@ def _ope_action_dist(
     )
 
 
-@app.command()
+@command()
 @handles_errors
 def ope(
     logfile: Annotated[
@@ -860,9 +952,10 @@ def ope(
     log = ope_mod.read_log(logfile)
     if log.report is not None and log.report.rejected:
         first = log.report.rejections[0]
-        err.print(
-            f"[yellow]{log.report.rejected:,} rows refused[/] (first: row {first.row}, {first.reason})",
-            highlight=False,
+        _say(
+            (f"{log.report.rejected:,} rows refused", "yellow"),
+            f" (first: row {first.row}, {first.reason})",
+            console=err,
         )
     names = [e.strip().lower() for e in estimators.split(",") if e.strip()]
     chosen = [
@@ -879,14 +972,16 @@ def ope(
     if explore is not None:
         evaluated += f" at explore {explore:g}"
     table = Table(
-        title=f"value of {evaluated} on {logfile} ({len(log):,} rows, {1 - alpha:.0%} bootstrap CI)"
+        title=_title(
+            f"value of {evaluated} on {logfile} ({len(log):,} rows, {1 - alpha:.0%} bootstrap CI)"
+        )
     )
     for col in ("estimator", "estimate", "CI low", "CI high"):
         table.add_column(col, justify="left" if col == "estimator" else "right")
     for name, r in results.items():
-        table.add_row(name, f"{r.estimate:.5f}", f"{r.ci_low:.5f}", f"{r.ci_high:.5f}")
+        _row(table, name, f"{r.estimate:.5f}", f"{r.ci_low:.5f}", f"{r.ci_high:.5f}")
     out.print(table)
-    out.print(f"the logging policy's own mean reward: {log.reward.mean():.5f}", highlight=False)
+    _say(f"the logging policy's own mean reward: {log.reward.mean():.5f}")
 
 
 def _parse_list(option: str, text: str, kind: type) -> list[Any]:
@@ -902,7 +997,7 @@ def _parse_list(option: str, text: str, kind: type) -> list[Any]:
     return values
 
 
-@app.command()
+@command()
 @handles_errors
 def simulate(
     policies: Annotated[
@@ -952,10 +1047,7 @@ def simulate(
     seed_list = _parse_list("--seeds", seeds, int)
     model = build_model(ranker)
     ds = _load_dataset(dataset, None)
-    err.print(
-        f"building simulated users from {ds.name or dataset} ({ds.n_users:,} users)",
-        highlight=False,
-    )
+    _say(f"building simulated users from {ds.name or dataset} ({ds.n_users:,} users)", console=err)
     sim = UserSimulator().fit(ds)
     result = run_simulation(
         sim,
@@ -967,7 +1059,7 @@ def simulate(
         seeds=seed_list,
         n_users=users,
         online=not static_ranker,
-        progress=lambda line: err.print(line, highlight=False),
+        progress=lambda line: _say(line, console=err),
     )
     doc = result.to_dict()
     if out_dir is not None:
@@ -980,14 +1072,17 @@ def simulate(
         return
     st = doc["settings"]
     table = Table(
-        title=f"{st['rounds']} rounds of {st['k']} items, {st['users']} users, "
-        f"median of {len(st['seeds'])} seeds; ratios to pure exploitation"
+        title=_title(
+            f"{st['rounds']} rounds of {st['k']} items, {st['users']} users, "
+            f"median of {len(st['seeds'])} seeds; ratios to pure exploitation"
+        )
     )
     cols = ("policy", "explore", "clicks", "regret", "found", "new", "coverage", "reward×")
     for col in (*cols, "found×"):
         table.add_column(col, justify="left" if col == "policy" else "right")
     for r in doc["summary"]:
-        table.add_row(
+        _row(
+            table,
             r["policy"],
             f"{r['explore']:g}",
             f"{r['reward']:.0f}",
@@ -999,13 +1094,12 @@ def simulate(
             f"{r['discovery_ratio']:.3f}",
         )
     out.print(table)
-    out.print(
+    _say(
         "found: true interests with a click (new: not in the starting view); "
-        "reward× and found×: expected reward and interests found relative to pure exploitation",
-        highlight=False,
+        "reward× and found×: expected reward and interests found relative to pure exploitation"
     )
     if out_dir is not None:
-        out.print(f"written to {out_dir}: simulate.json, frontier.png")
+        _say(f"written to {out_dir}: simulate.json, frontier.png")
 
 
 def main() -> None:

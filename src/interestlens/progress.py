@@ -64,7 +64,7 @@ def progress_bar(
         yield _Bar(None, None)
         return
     columns = [
-        TextColumn("[progress.description]{task.description}"),
+        TextColumn("{task.description}", style="progress.description", markup=False),
         BarColumn(),
         TaskProgressColumn(),
         MofNCompleteColumn(),

@@ -14,7 +14,8 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -172,6 +173,24 @@ def model_fingerprint(folder: str | Path) -> str:
     return h.hexdigest()
 
 
+@contextmanager
+def _quiet_loader() -> Iterator[None]:
+    """Hide transformers' "Loading weights" bar while a model loads, then restore the setting.
+
+    The bar would reach the stderr of every command that loads the model; our own bars
+    (:mod:`interestlens.progress`) are not tqdm and stay on.
+    """
+    from transformers.utils import logging as hf_logging
+
+    was_on = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_on:
+            hf_logging.enable_progress_bar()
+
+
 def _outputs_to_fp32(module: Any, args: Any, output: dict[str, Any]) -> dict[str, Any]:
     return {
         k: v.float() if getattr(v, "is_floating_point", lambda: False)() else v
@@ -204,9 +223,10 @@ class LocalModel:
     ) -> None:
         from sentence_transformers import SentenceTransformer
 
-        self.model: SentenceTransformer = SentenceTransformer(
-            str(path), device=device, local_files_only=True
-        )
+        with _quiet_loader():
+            self.model: SentenceTransformer = SentenceTransformer(
+                str(path), device=device, local_files_only=True
+            )
         self.model.eval()
         preprocess = getattr(self.model, "preprocess", None)
         self._preprocess: Callable[[list[str]], dict[str, Any]] = (
