@@ -7,6 +7,19 @@ pivot, or a tag or review with negative sentiment, counts against an interest. S
 decay exponentially with age, with a long and a short half-life; comparing the two
 gives the trend. Because exponential decay composes, one new event updates a profile
 exactly, without a refit: ``S(t') = S(t) * 0.5 ** ((t' - t) / h) + w``.
+
+Exactly, that is, given the rating pivot and scale, which turn a rating into a signal.
+They are fitted parameters: set in :class:`ProfileConfig`, or by default estimated from
+the ratings at fit time; :meth:`InterestProfiler.update` keeps them and a refit
+re-estimates them from every rating. So a profiler fitted and then updated equals one
+refitted on the same events with ``rating_pivot=pivot_`` and ``rating_scale=scale_``
+(to floating-point rounding), and equals a default refit only while the new ratings
+leave the mean, lowest and highest rating where they were. Measured on
+ml-latest-small, folding in the latest 5% of events (5,226, of 45 users) with the
+defaults moves the pivot from 3.4992 to 3.5016 and the scale from 2.9992 to 3.0016:
+every user's shares move (by 5e-5 on average), 609 of 610 users keep their top
+interest, and the one who does not (user 139, mean rating 2.1, whose positive signal
+rests on ratings at the mean) has shares that differ by up to 1.0.
 """
 
 from __future__ import annotations
@@ -39,10 +52,12 @@ class ProfileConfig:
         Strength of one event of each type.
     rating_pivot
         Ratings above it count for an interest, below it against; ``None`` uses the
-        mean rating seen at fit time.
+        mean rating seen at fit time (kept by :meth:`InterestProfiler.update` until the
+        next fit).
     rating_scale
         Distance from the pivot that counts as a full signal; ``None`` uses the larger
-        distance from the pivot to the lowest or highest rating seen at fit time.
+        distance from the pivot to the lowest or highest rating seen at fit time (kept
+        by updates likewise).
     long_half_life, short_half_life
         Half-lives in days of the long-term and short-term views.
     trend_threshold
@@ -325,7 +340,18 @@ class InterestProfiler:
             )
 
     def update(self, events: pd.DataFrame) -> None:
-        """Fold new events (one or many, any users) into the profiles without a refit."""
+        """Fold new events (one or many, any users, in any order) into the profiles without a refit.
+
+        The result equals a refit on all the events with the fitted ``pivot_`` and
+        ``scale_`` (which an update keeps); a refit with ``rating_pivot=None`` or
+        ``rating_scale=None`` re-estimates them, so differs where the new ratings moved
+        them (see the module docstring for how much).
+
+        Parameters
+        ----------
+        events
+            An events frame, as :meth:`fit` takes.
+        """
         self._add(events)
 
     # ----- reading --------------------------------------------------------------
@@ -426,7 +452,12 @@ class InterestProfiler:
                     None,
                 )
             )
-        texts = self.texts_.get(user_id, [])
+        # newest last whatever the order of arrival (a refit reads events in the frame's
+        # order, updates in theirs); ties and texts without a time keep arrival order
+        texts = sorted(
+            self.texts_.get(user_id, []),
+            key=lambda t: (t.timestamp is None, 0 if t.timestamp is None else t.timestamp),
+        )
         scored = [t.sentiment for t in texts if t.type != "search"]
         ref = self.ref_[r]
         return InterestProfile(
@@ -434,7 +465,7 @@ class InterestProfiler:
             interests=interests,
             broad=broad[:top],
             dislikes=dislikes,
-            texts=list(texts),
+            texts=texts,
             sentiment=round(float(np.mean(scored)), 4) if scored else None,
             n_events=int(self.n_events_[r]),
             as_of=None if np.isnan(ref) else pd.Timestamp(ref, unit="s", tz="UTC"),
