@@ -217,3 +217,15 @@ def test_bad_paths_and_tables_raise_clear_errors(tmp_path):
         load_amazon(_write(tmp_path / "d", [_line()], "Product ID,Description,Category\n"))
     empty = load_amazon(_write(tmp_path / "e", []))
     assert len(empty.events) == 0 and empty.report.rejected == 0
+
+
+def test_loads_by_name_and_by_folder_layout(shared_data):
+    from interestlens import datasets
+
+    folder = shared_data / "amazon-instruments"
+    by_name = datasets.load("amazon", path=folder)
+    by_folder = datasets.load(folder)
+    assert len(by_name.events) == len(by_folder.events) == 20_522
+    assert by_name.events["event_id"].tolist() == by_folder.events["event_id"].tolist()
+    with pytest.raises(ValueError, match="not bundled"):
+        datasets.load("amazon")

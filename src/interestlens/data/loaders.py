@@ -17,7 +17,7 @@ from typing import Any, cast
 
 import pandas as pd
 
-from interestlens.data import jester, movielens, msweb
+from interestlens.data import amazon, jester, movielens, msweb
 from interestlens.data.bandit import POLICIES, BanditLog, load_obd
 from interestlens.data.catalogue import read_items
 from interestlens.data.dataset import Dataset, items_frame
@@ -121,6 +121,18 @@ _INFOS = (
         jester.load_jester,
     ),
     DatasetInfo(
+        "amazon",
+        "Amazon 5-core reviews of one category (e.g. Musical Instruments: 10,261 reviews by "
+        "1,429 users of 900 items): 1-5 stars with the reviewer's headline and text, items with "
+        "titles, prices and a category. Each review loads as a rating and a review event; "
+        "timestamps are whole days, so same-day events keep file order.",
+        "R. He and J. McAuley. 2016. Ups and Downs: Modeling the Visual Evolution of Fashion "
+        "Trends with One-Class Collaborative Filtering. WWW 2016.",
+        "reviews_<Category>_5.json.gz (or .json), optionally <...>_meta_5.csv",
+        False,
+        amazon.load_amazon,
+    ),
+    DatasetInfo(
         "msweb",
         "Anonymous Microsoft Web Data: which of 294 titled areas of microsoft.com each "
         "anonymous user visited in one week of 1998; 32,711 training and 5,000 test users. "
@@ -184,6 +196,8 @@ def _detect_folder(folder: Path) -> str:
         return "jester"
     if has & set(msweb.FILES.values()):
         return "msweb"
+    if any(f.startswith("reviews_") and f.endswith((".json.gz", ".json")) for f in has):
+        return "amazon"
     if (
         any((folder / p).is_dir() for p in (*POLICIES, "all", "men", "women"))
         or "item_context.csv" in has
