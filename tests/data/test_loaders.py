@@ -392,6 +392,7 @@ def test_available_and_describe():
         "ml-1m",
         "ml-100k",
         "jester",
+        "amazon",
         "msweb",
         "obd",
     ]
