@@ -28,3 +28,27 @@ class TestEpsilonGreedy(PolicyContract):
             assert s.propensities == pytest.approx((0.25,) * 4)  # 1 / (8 - 4)
         with pytest.raises(ValueError, match="explore_from must be"):
             EpsilonGreedy(tiny_ranker, explore_from="everywhere").fit(ds)
+
+    def test_items_drawn_beyond_the_candidates_show_no_score(self, tiny_world, tiny_ranker):
+        # the hybrid ranks items outside its candidates at about -1e6: such an order is
+        # not a score, so a slate shows NaN there (with the explored flag), and the
+        # ranker's own score for every item it did rank
+        ds, _ = tiny_world
+        p = EpsilonGreedy(tiny_ranker, n_candidates=6).fit(ds)
+        scores = p._user_scores(USER, None, True)
+        pool = set(p._pool(scores, 4).tolist())
+        beyond = 0
+        for _ in range(30):
+            s = p.recommend(USER, k=4, explore=0.8, now=NOW)
+            for item, score, explored, prop in zip(
+                s.item_ids, s.scores, s.explored, s.propensities, strict=True
+            ):
+                col = p.item_ids_.get_loc(item)
+                if col in pool:
+                    assert score == scores[col]
+                else:
+                    beyond += 1
+                    assert explored and np.isnan(score) and prop > 0
+        assert beyond > 0
+        greedy = p.recommend(USER, k=4, explore=0.0, now=NOW)
+        assert not np.isnan(greedy.scores).any()

@@ -48,7 +48,10 @@ class Slate:
     user_id
         Who it was served to.
     item_ids, scores
-        The items and the ranker's score of each.
+        The items and the ranker's score of each; NaN for an item drawn from beyond the
+        ranker's top ``n_candidates`` (only exploration puts one there), where rankers
+        give no score a reader can use (the hybrid puts every item outside its
+        candidates at about -1e6, to keep them in order below them).
     propensities
         Probability, under the policy's randomisation in this request, that each item was
         shown at its position, in (0, 1].
@@ -420,6 +423,9 @@ class Policy(abc.ABC):
                 self.pending_.popitem(last=False)
             self.shown_[served.cols] += 1
         in_greedy = set(greedy.tolist())
+        # beyond the ranker's top candidates its number is only an order (the hybrid
+        # puts them at about -1e6), not a score to show: NaN, with the explored flag
+        scored = set(self._pool(s, len(greedy)).tolist()) if level > 0 else in_greedy
         summary = {
             "n_eligible": int(np.isfinite(s).sum()),
             "user_known": bool(self._known_row(user_id) >= 0),
@@ -429,7 +435,7 @@ class Policy(abc.ABC):
             request_id=rid,
             user_id=user_id,
             item_ids=tuple(str(self.item_ids_[c]) for c in cols),
-            scores=tuple(float(s[c]) for c in cols),
+            scores=tuple(float(s[c]) if c in scored else math.nan for c in cols),
             propensities=tuple(float(p) for p in props),
             explored=tuple(bool(c not in in_greedy) for c in cols),
             policy=self.name,
