@@ -195,13 +195,16 @@ def _store_url(store: str | None, data_dir: Path) -> str:
     return store or f"sqlite://{data_dir / 'events.db'}"
 
 
-def _parse_mapping(text: str | None) -> dict[str, str] | None:
+def _parse_mapping(text: str | None, option: str = "--map") -> dict[str, str] | None:
     if not text:
         return None
+    examples = {"--map": "user_id=userId", "--item-map": "item_id=sku", "--user-map": "user_id=uid"}
     mapping: dict[str, str] = {}
     for part in text.split(","):
         if "=" not in part:
-            raise CLIError(f"--map entry {part!r} is not FIELD=COLUMN (e.g. user_id=userId)")
+            raise CLIError(
+                f"{option} entry {part!r} is not FIELD=COLUMN (e.g. {examples.get(option, 'a=b')})"
+            )
         field, column = (s.strip() for s in part.split("=", 1))
         mapping[field] = column
     return mapping
@@ -272,15 +275,148 @@ def datasets(
             _say((f"{key}:", "bold"), f" {value}")
 
 
+MapOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--map",
+        help="Event columns FIELD=COLUMN,... (e.g. user_id=customer,item_id=sku,type=action).",
+    ),
+]
+EventTypeOpt = Annotated[
+    str | None,
+    typer.Option("--type", help="Event type for files without a type column (e.g. purchase)."),
+]
+ItemsOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--items",
+        help="Item file (CSV, TSV, Parquet, JSONL): ids, titles, descriptions, categories, "
+        "tags; other columns become attributes.",
+    ),
+]
+UsersOpt = Annotated[
+    Path | None,
+    typer.Option("--users", help="User file: ids; other columns become attributes."),
+]
+ItemMapOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--item-map",
+        help="Item columns FIELD=COLUMN,... for item_id, title, text, categories, tags, "
+        "attributes, created_at (e.g. item_id=sku,title=name,text=description).",
+    ),
+]
+UserMapOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--user-map", help="User columns FIELD=COLUMN,... for user_id (e.g. user_id=customer)."
+    ),
+]
+ListSeparatorOpt = Annotated[
+    str,
+    typer.Option(
+        "--list-separator", help="Separates the categories (tags) given in one item column."
+    ),
+]
+UnknownItemsOpt = Annotated[
+    str,
+    typer.Option(
+        "--unknown-items",
+        help="reject or create the items of events that the catalogue lacks "
+        "(when there is a catalogue).",
+    ),
+]
+RatingRangeOpt = Annotated[
+    str | None, typer.Option("--rating-range", help="Accepted rating values LOW,HIGH.")
+]
+TimestampUnitOpt = Annotated[
+    str, typer.Option("--timestamp-unit", help="Unit of numeric timestamps: s, ms, us, ns.")
+]
+FormatOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--format", help="Events: csv, tsv, parquet or jsonl (default: from the extension)."
+    ),
+]
+
+
+def _read_catalogue(
+    items: Path | None,
+    users: Path | None,
+    item_map: str | None,
+    user_map: str | None,
+    list_separator: str,
+) -> tuple[Any, Any, list[tuple[str, Any]]]:
+    """The item and user files read (``None`` where not given) and their reports."""
+    from interestlens.data import read_items, read_users
+
+    items_df = users_df = None
+    reports: list[tuple[str, Any]] = []
+    if items is not None:
+        items_df, report = read_items(
+            items,
+            mapping=_parse_mapping(item_map, "--item-map"),
+            list_separator=list_separator,
+        )
+        reports.append(("items", report))
+    elif item_map:
+        raise CLIError("--item-map applies to an --items file")
+    if users is not None:
+        users_df, report = read_users(users, mapping=_parse_mapping(user_map, "--user-map"))
+        reports.append(("users", report))
+    elif user_map:
+        raise CLIError("--user-map applies to a --users file")
+    return items_df, users_df, reports
+
+
+def _source_doc(kind: str, report: Any) -> dict[str, Any]:
+    """One file's part of a JSON document: what it held, what was kept, what was refused."""
+    doc = {
+        "source": report.source,
+        "kind": kind,
+        "stored": report.loaded,
+        "rejected": report.rejected,
+        "rejections": [r.to_dict() for r in report.rejections],
+    }
+    if kind == "events":
+        doc.update(duplicates=report.duplicates, created_items=report.created_items)
+    return doc
+
+
+def _print_sources(sources: list[dict[str, Any]]) -> None:
+    """A line per file read (what it held, how many rows were refused), then the refusals."""
+    for src in sources:
+        _say(
+            f"{src['source']}: {src['stored']:,} {src['kind']}"
+            + (f", {src['rejected']:,} rejected" if src["rejected"] else "")
+        )
+    _print_rejections(sources)
+
+
+def _print_rejections(sources: list[dict[str, Any]], limit: int = 20) -> int:
+    """The first ``limit`` refused rows of every file, each with its file and row number."""
+    rejected = [dict(r, source=s["source"]) for s in sources for r in s["rejections"]]
+    if rejected:
+        _say(
+            (f"{len(rejected):,} rows rejected", "yellow"),
+            f" (first {limit}):" if len(rejected) > limit else ":",
+        )
+        for r in rejected[:limit]:
+            _say(f"  {r['source']} row {r['row']}: {r['reason']}")
+    return len(rejected)
+
+
 @command()
 @handles_errors
 def ingest(
     files: Annotated[
-        list[str],
+        list[str] | None,
         typer.Argument(
             help="Event files (CSV, TSV, Parquet, JSONL), dataset folders, or bundled dataset names."
         ),
-    ],
+    ] = None,
+    items: ItemsOpt = None,
+    users: UsersOpt = None,
     store: Annotated[
         str | None,
         typer.Option(
@@ -288,44 +424,35 @@ def ingest(
             help="Store URL: sqlite://PATH or postgresql://...; default DATA_DIR/events.db.",
         ),
     ] = None,
-    mapping: Annotated[
-        str | None,
-        typer.Option(
-            "--map", help="Column mapping FIELD=COLUMN,... (e.g. user_id=uid,item_id=sku)."
-        ),
-    ] = None,
-    event_type: Annotated[
-        str | None, typer.Option("--type", help="Event type for files without a type column.")
-    ] = None,
-    unknown_items: Annotated[
-        str,
-        typer.Option(
-            "--unknown-items",
-            help="reject or create events' unknown items (when the store holds items).",
-        ),
-    ] = "reject",
-    rating_range: Annotated[
-        str | None, typer.Option("--rating-range", help="Accepted rating values LOW,HIGH.")
-    ] = None,
-    timestamp_unit: Annotated[
-        str, typer.Option("--timestamp-unit", help="Unit of numeric timestamps: s, ms, us, ns.")
-    ] = "s",
-    file_format: Annotated[
-        str | None,
-        typer.Option("--format", help="csv, tsv, parquet or jsonl (default: from the extension)."),
-    ] = None,
+    mapping: MapOpt = None,
+    item_map: ItemMapOpt = None,
+    user_map: UserMapOpt = None,
+    event_type: EventTypeOpt = None,
+    list_separator: ListSeparatorOpt = "|",
+    unknown_items: UnknownItemsOpt = "reject",
+    rating_range: RatingRangeOpt = None,
+    timestamp_unit: TimestampUnitOpt = "s",
+    file_format: FormatOpt = None,
     rejections: Annotated[
         Path | None, typer.Option("--rejections", help="Write rejected rows to this CSV.")
     ] = None,
     data_dir: DataDirOpt = DEFAULT_DATA_DIR,
     json_out: JsonOpt = False,
 ) -> None:
-    """Validate event files and append them to the store; re-ingesting stores nothing twice."""
+    """Validate event, item and user files and write them to the store.
+
+    Items and users are upserted first (a row replaces the stored one with its id), so
+    events are checked against the catalogue; events are appended, and re-ingesting
+    stores nothing twice.
+    """
     from interestlens import datasets as ds_mod
     from interestlens.data import Dataset
     from interestlens.data.validation import LoadReport, ValidationOptions
     from interestlens.store import open_store
 
+    files = files or []
+    if not files and items is None and users is None:
+        raise CLIError("nothing to ingest: give event files, --items FILE or --users FILE")
     options = ValidationOptions(
         default_type=event_type,
         rating_range=_parse_range(rating_range),
@@ -333,8 +460,15 @@ def ingest(
         unknown_items=unknown_items,  # type: ignore[arg-type]
     )
     parsed_map = _parse_mapping(mapping)
+    items_df, users_df, catalogue = _read_catalogue(
+        items, users, item_map, user_map, list_separator
+    )
     reports: list[LoadReport] = []
     with open_store(_store_url(store, data_dir)) as st:
+        if items_df is not None:
+            st.upsert_items(items_df)
+        if users_df is not None:
+            st.upsert_users(users_df)
         for f in files:
             if Path(f).is_dir() or (
                 not Path(f).exists() and f in {d["name"] for d in ds_mod.available()}
@@ -353,6 +487,7 @@ def ingest(
                 raise CLIError(f"{f}: no rows")
             reports.append(rep)
         total_in_store = st.count()
+    entities = {kind: _source_doc(kind, r) for kind, r in catalogue}
     doc = {
         "store": _store_url(store, data_dir),
         "stored": sum(r.loaded for r in reports),
@@ -360,56 +495,52 @@ def ingest(
         "duplicates": sum(r.duplicates for r in reports),
         "events_in_store": total_in_store,
         "files": [
-            {
-                "source": r.source,
-                "stored": r.loaded,
-                "rejected": r.rejected,
-                "duplicates": r.duplicates,
-                "created_items": r.created_items,
-            }
+            {k: v for k, v in _source_doc("events", r).items() if k not in ("kind", "rejections")}
             for r in reports
         ],
         "rejections": [
             dict(r.to_dict(), source=rep.source) for rep in reports for r in rep.rejections
         ],
+        "items": entities.get("items"),
+        "users": entities.get("users"),
     }
+    sources = [*entities.values(), *(_source_doc("events", r) for r in reports)]
     if rejections is not None:
         import csv
 
         with open(rejections, "w", newline="", encoding="utf-8") as fh:
             w = csv.writer(fh)
             w.writerow(["source", "row", "reason"])
-            for r in doc["rejections"]:
-                w.writerow([r["source"], r["row"], r["reason"]])
+            for src in sources:
+                for r in src["rejections"]:
+                    w.writerow([src["source"], r["row"], r["reason"]])
     if json_out:
         _emit_json(doc)
         return
     table = Table(title=_title(f"ingest into {doc['store']}"))
-    for col in ("file", "stored", "already stored", "rejected"):
-        table.add_column(col, justify="right" if col != "file" else "left")
-    for f in doc["files"]:
+    for col in ("file", "holds", "stored", "already stored", "rejected"):
+        table.add_column(col, justify="right" if col not in ("file", "holds") else "left")
+    for src in sources:
         _row(
             table,
-            str(f["source"]),
-            f"{f['stored']:,}",
-            f"{f['duplicates']:,}",
-            f"{f['rejected']:,}",
+            str(src["source"]),
+            src["kind"],
+            f"{src['stored']:,}",
+            f"{src['duplicates']:,}" if src["kind"] == "events" else "",
+            f"{src['rejected']:,}",
         )
     out.print(table)
-    if doc["stored"] == 0 and doc["duplicates"]:
-        _say(f"stored 0 new events: all {doc['duplicates']:,} were already in the store")
-    else:
-        _say(f"stored {doc['stored']:,} new events; the store holds {total_in_store:,}")
-    if doc["rejected"]:
-        shown = doc["rejections"][:20]
-        _say(
-            (f"{doc['rejected']:,} rows rejected", "yellow"),
-            " (first 20):" if len(doc["rejections"]) > 20 else ":",
-        )
-        for r in shown:
-            _say(f"  {r['source']} row {r['row']}: {r['reason']}")
-        if rejections is None and doc["rejected"] > 20:
-            _say("  write them all with --rejections FILE.csv")
+    written = [f"{e['stored']:,} {kind}" for kind, e in entities.items()]
+    if written:
+        _say(f"stored {' and '.join(written)} (new or replaced)")
+    if reports:
+        if doc["stored"] == 0 and doc["duplicates"]:
+            _say(f"stored 0 new events: all {doc['duplicates']:,} were already in the store")
+        else:
+            _say(f"stored {doc['stored']:,} new events; the store holds {total_in_store:,}")
+    n_rejected = _print_rejections(sources)
+    if rejections is None and n_rejected > 20:
+        _say("  write them all with --rejections FILE.csv")
 
 
 def _engine_dir(data_dir: Path) -> Path:
@@ -530,19 +661,112 @@ ConfigOpt = Annotated[
 ]
 
 
+def _fit_data(
+    dataset: str | None,
+    store: str | None,
+    data_dir: Path,
+    events: dict[str, tuple[str, Any]],
+    catalogue: tuple[Path | None, Path | None, str | None, str | None, str],
+) -> tuple[Any, list[dict[str, Any]]]:
+    """What ``fit`` learns from, and a report of each file read for it.
+
+    ``events`` maps each event-file option given on the command line (``--map``, ``--type``,
+    ...) to its :func:`interestlens.datasets.load` keyword and value; ``catalogue`` holds
+    the item and user files with their mappings.
+    """
+    from interestlens import datasets as ds_mod
+    from interestlens.data import Dataset
+    from interestlens.store import open_store
+
+    items, users = catalogue[0], catalogue[1]
+    file_options = [flag for flag, (_, v) in events.items() if v] + [
+        opt for opt, v in (("--items", items), ("--users", users)) if v is not None
+    ]
+    if dataset is not None and store is not None:
+        raise CLIError("give --dataset or --store, not both")
+    named = dataset is not None and (
+        Path(dataset).is_dir()
+        or (not Path(dataset).exists() and dataset in {d["name"] for d in ds_mod.available()})
+    )
+    if file_options and (dataset is None or named):
+        raise CLIError(
+            f"{', '.join(file_options)}: only for a --dataset event file; to fit on the store, "
+            "`interestlens ingest` the files first"
+        )
+    if dataset is None and store is None:
+        default = data_dir / "events.db"
+        if default.exists():
+            with open_store(_store_url(None, data_dir)) as st:
+                if st.count():
+                    store = _store_url(None, data_dir)
+        if store is None:
+            _say(
+                f"no events in {default}: fitting the bundled ml-latest-small "
+                "(`interestlens ingest` your files first, or give --dataset)",
+                console=err,
+            )
+    if store is not None or not file_options:
+        return _load_dataset(dataset, store), []
+    items_df, users_df, read = _read_catalogue(*catalogue)
+    options = {key: v for key, v in events.values() if v}
+    if items_df is not None:
+        options["items"] = items_df
+    ds = ds_mod.load(dataset, **options)  # type: ignore[arg-type]
+    if not isinstance(ds, Dataset):
+        raise CLIError(f"{dataset} is a bandit log, not events")
+    if users_df is not None:
+        ds = Dataset(ds.events, ds.items, users_df, name=ds.name, report=ds.report)
+    sources = [_source_doc(kind, r) for kind, r in read]
+    if ds.report is not None:
+        sources.append(_source_doc("events", ds.report))
+    if len(ds.events) == 0:
+        _print_sources(sources)
+        raise CLIError(f"{dataset}: no events to fit on")
+    return ds, sources
+
+
 @command()
 @handles_errors
 def fit(
     dataset: DatasetOpt = None,
+    items: ItemsOpt = None,
+    users: UsersOpt = None,
     store: Annotated[
         str | None, typer.Option("--store", help="Fit on everything in this store instead.")
     ] = None,
+    mapping: MapOpt = None,
+    item_map: ItemMapOpt = None,
+    user_map: UserMapOpt = None,
+    event_type: EventTypeOpt = None,
+    list_separator: ListSeparatorOpt = "|",
+    unknown_items: UnknownItemsOpt = "reject",
+    rating_range: RatingRangeOpt = None,
+    timestamp_unit: TimestampUnitOpt = "s",
+    file_format: FormatOpt = None,
     config: ConfigOpt = None,
     data_dir: DataDirOpt = DEFAULT_DATA_DIR,
     json_out: JsonOpt = False,
 ) -> None:
-    """Fit the engine (embeddings, interest taxonomy, profiles) and save it in DATA_DIR."""
-    engine = _fit(dataset, store, config, data_dir)
+    """Fit the engine (embeddings, interest taxonomy, profiles) and save it in DATA_DIR.
+
+    It learns from a --dataset (a name, a folder, or an event file with its --items and
+    --users files), from a --store, or else from the store in DATA_DIR when that holds
+    events (what `interestlens ingest` wrote), or else from the bundled ml-latest-small.
+    """
+    events = {
+        "--map": ("mapping", _parse_mapping(mapping)),
+        "--type": ("default_type", event_type),
+        "--unknown-items": ("unknown_items", unknown_items if unknown_items != "reject" else None),
+        "--rating-range": ("rating_range", _parse_range(rating_range)),
+        "--timestamp-unit": ("timestamp_unit", timestamp_unit if timestamp_unit != "s" else None),
+        "--format": ("fmt", file_format),
+    }
+    data, sources = _fit_data(
+        dataset, store, data_dir, events, (items, users, item_map, user_map, list_separator)
+    )
+    if not json_out:
+        _print_sources(sources)
+    engine = _fit(dataset, store, config, data_dir, data=data)
     st = engine.state
     doc = {
         "saved": str(_engine_dir(data_dir)),
@@ -550,13 +774,15 @@ def fit(
         "items": len(st.item_ids),
         "broad_interests": len(engine.interests("broad")),
         "fine_interests": len(engine.interests("fine")),
+        "sources": sources,
     }
     if json_out:
         _emit_json(doc)
     else:
         _say(
             f"fitted on {doc['users']:,} users and {doc['items']:,} items: "
-            f"{doc['broad_interests']} broad and {doc['fine_interests']} fine interests; saved to {doc['saved']}"
+            f"{doc['broad_interests']} broad and {doc['fine_interests']} fine interests; "
+            f"saved to {doc['saved']}"
         )
 
 
