@@ -424,3 +424,18 @@ def test_help_shows_every_option_text_whole_and_no_flag_hints():
                 assert param.help.replace("\\[", "[") in p.stdout, (name, param.help)
     fit_help = run("fit", "--help").stdout
     assert "TOML file with an [engine] table." in " ".join(fit_help.split())
+
+
+def test_json_output_is_strict_json(capsys):
+    from interestlens.cli import _emit_json
+
+    _emit_json({"items": [{"score": float("nan"), "propensity": 0.5}], "x": float("inf")})
+    text = capsys.readouterr().out
+
+    def refuse(constant: str) -> None:
+        raise ValueError(f"not JSON: {constant}")
+
+    assert json.loads(text, parse_constant=refuse) == {
+        "items": [{"score": None, "propensity": 0.5}],
+        "x": None,
+    }

@@ -10,6 +10,7 @@ import functools
 import inspect
 import json
 import logging
+import math
 import os
 import sys
 from collections.abc import Callable
@@ -161,8 +162,21 @@ def handles_errors(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def _finite(value: Any) -> Any:
+    """``value`` with every NaN or infinite float (no score, say) replaced by ``None``."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
 def _emit_json(doc: Any) -> None:
-    sys.stdout.write(json.dumps(doc, indent=2, default=str) + "\n")
+    """Print one strict JSON document (no NaN, which JSON lacks: ``null`` instead)."""
+    text = json.dumps(_finite(doc), indent=2, default=str, allow_nan=False)
+    sys.stdout.write(text + "\n")
 
 
 def _version(value: bool) -> None:
@@ -852,7 +866,8 @@ def recommend(
     for col in cols + (("why",) if explain else ()):
         table.add_column(col, justify="right" if col in ("#", "score", "p") else "left")
     for n, it in enumerate(items, 1):
-        row = [str(n), it["item_id"], it["title"], f"{it['score']:.3f}"]
+        score = it["score"]
+        row = [str(n), it["item_id"], it["title"], "" if math.isnan(score) else f"{score:.3f}"]
         if explored:
             row += [f"{it['propensity']:.3f}", "yes" if it["explored"] else ""]
         _row(table, *row, *([it["reason"] or ""] if explain else []))
