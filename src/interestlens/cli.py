@@ -742,7 +742,14 @@ def _fit_data(
 @command()
 @handles_errors
 def fit(
-    dataset: DatasetOpt = None,
+    dataset: Annotated[
+        str | None,
+        typer.Option(
+            "--dataset",
+            help="Dataset name, folder or event file (default: the store in DATA_DIR when it "
+            "holds events, else the bundled ml-latest-small).",
+        ),
+    ] = None,
     items: ItemsOpt = None,
     users: UsersOpt = None,
     store: Annotated[
