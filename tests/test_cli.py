@@ -439,3 +439,20 @@ def test_json_output_is_strict_json(capsys):
         "items": [{"score": None, "propensity": 0.5}],
         "x": None,
     }
+
+
+def test_a_progress_bar_shows_its_description_as_it_is():
+    # a file name in the description ("reading NAME") is data, not markup
+    code = (
+        "import sys\n"
+        "from interestlens.progress import progress_bar\n"
+        "with progress_bar(sys.argv[1], total=2, enabled=True) as bar:\n"
+        "    bar.advance(2)\n"
+    )
+    p = subprocess.run(
+        [sys.executable, "-c", code, f"reading {HOSTILE}.csv"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert p.returncode == 0, p.stderr
