@@ -422,6 +422,8 @@ def test_help_shows_every_option_text_whole_and_no_flag_hints():
         for param in cmd.params:
             if getattr(param, "help", None):
                 assert param.help.replace("\\[", "[") in p.stdout, (name, param.help)
+        for paragraph in (cmd.help or "").split("\n\n") if name else []:
+            assert " ".join(paragraph.split()) in p.stdout, (name, paragraph)
     fit_help = run("fit", "--help").stdout
     assert "TOML file with an [engine] table." in " ".join(fit_help.split())
 
