@@ -157,3 +157,61 @@ def test_levels_are_marked():
     ids, vecs, _, terms = _blobs()
     tax = InterestTaxonomy(n_fine=6, n_broad=2).fit(ids, vecs, terms=terms)
     assert {i.level for i in tax.fine()} == {FINE} and {i.level for i in tax.broad()} == {BROAD}
+
+
+def test_clashing_labels_are_told_apart_by_their_distinct_terms():
+    from collections import Counter
+
+    from interestlens.interests.taxonomy import _distinct_labels
+
+    counts = [
+        Counter(comedy=50, romance=30, drama=20),
+        Counter(comedy=40, crime=25, drama=20),
+        Counter(romance=45, comedy=40, teen=8),
+        Counter(war=30),
+        Counter(war=30),
+    ]
+    sizes = np.array([50, 40, 45, 30, 30])
+    labels, terms = _distinct_labels(
+        [("comedy",), ("comedy",), ("romance", "comedy"), ("war",), ("war",)],
+        counts,
+        sizes,
+        parents=["funny", "funny", "funny", "history", "battles"],
+    )
+    # "romance · comedy" clashes with "comedy · romance" too: order does not make a label new
+    assert len({frozenset(t) for t in terms[:3]}) == 3
+    assert labels[1] == "comedy · crime" and "teen" in terms[2]
+    # nothing tells the two war groups apart but their parents; never a number first
+    assert labels[3:] == ["war (history)", "war (battles)"]
+    assert len(set(labels)) == len(labels)
+    # with no term and no parent left, a number is the last resort
+    last, _ = _distinct_labels([("war",), ("war",)], counts[3:], sizes[3:])
+    assert last == ["war (1)", "war (2)"]
+
+
+def test_labels_of_the_real_taxonomy_are_distinct(ml_engine):
+    interests = ml_engine.interests("all")
+    labels = [i.label for i in interests]
+    assert len(set(labels)) == len(labels)  # 18 labels were duplicated before
+    # nor the same terms in another order ("comedy · romance", "romance · comedy")
+    fine = ml_engine.interests("fine")
+    sole = {f.interest_id for f in fine if sum(g.parent == f.parent for g in fine) == 1}
+    keys = [
+        (frozenset(i.label.split(" (")[0].split(" · ")), i.label.partition(" (")[2])
+        for i in interests
+        if i.interest_id not in sole
+    ]
+    assert len(set(keys)) == len(keys)
+    assert not any(lab.endswith(")") and lab[-2].isdigit() for lab in labels)
+    tax = ml_engine.state.taxonomy
+    terms = ml_engine.item_terms()
+    for f in ml_engine.interests("fine"):
+        members = tax.members(f.interest_id)
+        # every term of a label, the disambiguating ones too, is held by its members
+        for t in f.terms:
+            if t != "misc":
+                assert any(t in terms[m] for m in members), (f.label, t)
+    # no profile lists a label twice
+    for user in ("1", "42", "610"):
+        shown = [i.label for i in ml_engine.profile(user).interests]
+        assert len(shown) == len(set(shown))

@@ -138,6 +138,20 @@ def _title_words(title: str) -> list[str]:
     return [w for w in _WORD.findall(title.lower()) if len(w) > 2 and w not in ENGLISH_STOP_WORDS]
 
 
+def _group_counts(
+    groups: np.ndarray, n_groups: int, words: Sequence[Sequence[str]]
+) -> list[Counter[str]]:
+    """Per group, the number of its items holding each word."""
+    per_group: list[Counter[str]] = [Counter() for _ in range(n_groups)]
+    for g, item_words in zip(groups, words, strict=True):
+        per_group[g].update(set(item_words))
+    return per_group
+
+
+def _overlaps(term: str, chosen: Sequence[str]) -> bool:
+    return any(term in c or c in term for c in chosen)
+
+
 def _ctfidf_labels(
     groups: np.ndarray,
     n_groups: int,
@@ -146,7 +160,7 @@ def _ctfidf_labels(
     top: int,
     relative_floor: float = 0.4,
     min_share: float = 0.05,
-) -> list[tuple[str, ...]]:
+) -> tuple[list[tuple[str, ...]], list[Counter[str]]]:
     """Best distinguishing terms per group; title words only for groups with no terms.
 
     Class-based TF-IDF as in BERTopic: a term's share of the group's items times
@@ -154,41 +168,140 @@ def _ctfidf_labels(
     number of term occurrences per group. Terms scoring under ``relative_floor`` times
     the group's best term are left out of its label, and so are terms held by fewer
     than ``min_share`` of the group's items (a rare tag is not what a group is about).
+
+    Returns the labels and, per group, the counts of the words its label was drawn from
+    (terms, or title words for groups labelled by titles), for :func:`_distinct_labels`.
     """
-    out: list[tuple[str, ...]] = []
-    for source in ("terms", "titles"):
-        per_group: list[Counter[str]] = [Counter() for _ in range(n_groups)]
-        for g, item_terms, title in zip(groups, terms, titles, strict=True):
-            words = set(item_terms) if source == "terms" else set(_title_words(title))
-            per_group[g].update(words)
-        total = Counter()
+    sizes = np.bincount(groups, minlength=n_groups)
+    counts = {
+        "terms": _group_counts(groups, n_groups, terms),
+        "titles": _group_counts(groups, n_groups, [_title_words(t) for t in titles]),
+    }
+    out: dict[str, list[tuple[str, ...]]] = {}
+    for source, per_group in counts.items():
+        total: Counter[str] = Counter()
         for c in per_group:
             total.update(c)
         avg = sum(total.values()) / max(n_groups, 1)
-        sizes = np.bincount(groups, minlength=n_groups)
         labels = []
-        for g, counts in enumerate(per_group):
+        for g, group_counts in enumerate(per_group):
             min_support = max(2, math.ceil(min_share * sizes[g])) if sizes[g] >= 6 else 1
             scored = sorted(
                 (-(cnt / max(sizes[g], 1)) * math.log(1 + avg / total[t]), t)
-                for t, cnt in counts.items()
+                for t, cnt in group_counts.items()
                 if cnt >= min_support
             )
             chosen: list[str] = []
             for score, t in scored:
                 if score > relative_floor * scored[0][0]:  # scores are negated
                     break
-                if any(t in c or c in t for c in chosen):
+                if _overlaps(t, chosen):
                     continue
                 chosen.append(t)
                 if len(chosen) == top:
                     break
             labels.append(tuple(chosen))
-        if source == "terms":
-            out = labels
-        else:
-            out = [lab if lab else tl for lab, tl in zip(out, labels, strict=True)]
-    return [lab if lab else ("misc",) for lab in out]
+        out[source] = labels
+    labels, sources = [], []
+    for g in range(n_groups):
+        by_terms, by_titles = out["terms"][g], out["titles"][g]
+        labels.append(by_terms or by_titles or ("misc",))
+        sources.append(counts["titles"][g] if not by_terms and by_titles else counts["terms"][g])
+    return labels, sources
+
+
+def _distinct_labels(
+    labels: Sequence[tuple[str, ...]],
+    counts: Sequence[Counter[str]],
+    sizes: np.ndarray,
+    parents: Sequence[str | None] | None = None,
+    reserved: frozenset[str] = frozenset(),
+    same_as_parent: Sequence[bool] | None = None,
+    max_rounds: int = 4,
+) -> tuple[list[str], list[tuple[str, ...]]]:
+    """Labels made distinct from each other and from ``reserved``, and the terms behind them.
+
+    Two labels clash when they hold the same terms in any order ("comedy · romance"
+    and "romance · comedy"). Each group of a clash gets the term that most sets it apart
+    from the other groups of the clash: the term's share ``p`` of the group's items
+    against its share ``q`` of theirs, scored ``p * log(p / q)`` (its part in the
+    divergence of the two term distributions), so a term all of them share scores about
+    0 and only a term over-represented in the group (score above 0, held by at least two
+    items) is added. A group with no such term keeps its label, which is then its own as
+    soon as the others have moved. This repeats while labels clash; a group still
+    clashing when no term separates it gets its parent's label in brackets, and only
+    then a number. A label alone in clashing with a ``reserved`` one is set apart from
+    every other group, unless ``same_as_parent`` marks the group as its parent's only
+    child (the same items at both levels) and the reserved label is its parent's.
+
+    Returns the label texts and each label's terms.
+
+    Examples
+    --------
+    >>> counts = [Counter(comedy=9, romance=6), Counter(comedy=8, crime=5), Counter(war=7)]
+    >>> _distinct_labels([("comedy",), ("comedy",), ("war",)], counts, np.array([9, 8, 7]))[0]
+    ['comedy · romance', 'comedy · crime', 'war']
+    """
+    out = [list(lab) for lab in labels]
+    taken = {frozenset(r.split(" · ")) for r in reserved}
+    parent_terms = [
+        frozenset(p.split(" · "))
+        if p and same_as_parent is not None and same_as_parent[g]
+        else None
+        for g, p in enumerate(parents or [None] * len(out))
+    ]
+
+    def reserved_clash(g: int, key: frozenset[str]) -> bool:
+        return key in taken and key != parent_terms[g]
+
+    def clashes() -> list[list[int]]:
+        by_terms: dict[frozenset[str], list[int]] = {}
+        for g, lab in enumerate(out):
+            by_terms.setdefault(frozenset(lab), []).append(g)
+        return [gs for key, gs in by_terms.items() if len(gs) > 1 or reserved_clash(gs[0], key)]
+
+    for _ in range(max_rounds):
+        todo = clashes()
+        if not todo:
+            break
+        picks: dict[int, str] = {}
+        for gs in todo:
+            for g in gs:
+                others = [h for h in gs if h != g] or [h for h in range(len(out)) if h != g]
+                theirs: Counter[str] = Counter()
+                for h in others:
+                    theirs.update(counts[h])
+                their_size = max(sum(int(sizes[h]) for h in others), 1)
+                own = [] if out[g] == ["misc"] else out[g]
+                best = None
+                for t, cnt in counts[g].items():
+                    if cnt < 2 or _overlaps(t, own):
+                        continue
+                    p = cnt / max(int(sizes[g]), 1)
+                    q = (theirs[t] + 0.5) / their_size
+                    score = p * math.log(p / q)
+                    if score > 0 and (best is None or (score, t) > best):
+                        best = (score, t)
+                if best is not None:
+                    picks[g] = best[1]
+        if not picks:
+            break
+        for g, t in picks.items():
+            out[g] = [t] if out[g] == ["misc"] else [*out[g], t]
+    suffix = [""] * len(out)
+    for gs in clashes():
+        for g in gs:
+            parent = parents[g] if parents is not None else None
+            if parent and frozenset(parent.split(" · ")) != frozenset(out[g]):
+                suffix[g] = f" ({parent})"
+    still: dict[tuple[frozenset[str], str], list[int]] = {}
+    for g, lab in enumerate(out):
+        still.setdefault((frozenset(lab), suffix[g]), []).append(g)
+    for (key, end), gs in still.items():
+        if len(gs) > 1 or (not end and reserved_clash(gs[0], key)):
+            for n, g in enumerate(gs, 1):
+                suffix[g] += f" ({n})"
+    return [" · ".join(lab) + suffix[g] for g, lab in enumerate(out)], [tuple(x) for x in out]
 
 
 def _match_ids(
@@ -340,8 +453,18 @@ class InterestTaxonomy:
         broad_of_fine = broad_km.labels_
         broad_of_item = broad_of_fine[fine_of]
 
-        fine_labels = _ctfidf_labels(fine_of, n_fine, terms, titles, self.label_terms)
-        broad_labels = _ctfidf_labels(broad_of_item, n_broad, terms, titles, self.label_terms)
+        broad_sizes = np.bincount(broad_of_item, minlength=n_broad)
+        broad_labels, broad_terms = _distinct_labels(
+            *_ctfidf_labels(broad_of_item, n_broad, terms, titles, self.label_terms),
+            broad_sizes,
+        )
+        fine_labels, fine_terms = _distinct_labels(
+            *_ctfidf_labels(fine_of, n_fine, terms, titles, self.label_terms),
+            sizes,
+            parents=[broad_labels[b] for b in broad_of_fine],
+            reserved=frozenset(broad_labels),
+            same_as_parent=[np.sum(broad_of_fine == b) == 1 for b in broad_of_fine],
+        )
 
         ids = [str(i) for i in item_ids]
         fine_members = [set() for _ in range(n_fine)]
@@ -379,13 +502,12 @@ class InterestTaxonomy:
         fine_ids = assign(fine_members, old_fine)
         self.next_id_ = max([next_id, *broad_ids, *fine_ids]) + 1
 
-        broad_sizes = np.bincount(broad_of_item, minlength=n_broad)
         interests = [
             Interest(
                 broad_ids[b],
                 BROAD,
-                " · ".join(broad_labels[b]),
                 broad_labels[b],
+                broad_terms[b],
                 None,
                 int(broad_sizes[b]),
             )
@@ -394,8 +516,8 @@ class InterestTaxonomy:
             Interest(
                 fine_ids[f],
                 FINE,
-                " · ".join(fine_labels[f]),
                 fine_labels[f],
+                fine_terms[f],
                 broad_ids[broad_of_fine[f]],
                 int(sizes[f]),
             )
