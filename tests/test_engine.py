@@ -3,6 +3,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import timedelta
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -101,7 +102,7 @@ def test_audience_by_label_term_and_text(ml_engine):
     by_label = ml_engine.audience(target.label)
     assert by_label.attrs["how"] == "label"
     by_text = ml_engine.audience("Pixar cartoons for kids")
-    assert by_text.attrs["how"] == "text"
+    assert by_text.attrs["how"] == "text-both"  # the "pixar" tag and the items' text
     matched = {i.label for i in ml_engine.resolve("Pixar cartoons for kids")}
     assert any("animation" in m for m in matched)
     # the audience really holds the interest: its users' profiles list it
@@ -143,8 +144,10 @@ def test_recommend_excludes_history_and_explains(ml_engine, ml_small):
         ]
     )
     for r in recs:
-        assert any(lab in r.reason for lab in labels)
+        # an interest of the item, where one describes it (else only the history)
+        assert any(lab in r.reason for lab in labels) or r.reason.startswith("like ")
         assert any(t in r.reason for t in titles)
+    assert sum(any(lab in r.reason for lab in labels) for r in recs) >= 5
 
 
 def test_observed_events_count_in_the_next_recommendations(ml_engine, ml_small):
@@ -313,3 +316,77 @@ def test_sasrec_trains_with_the_engines_threads_and_precision(ml_small, encoder,
     model = engine.fit(ds).state.recommender
     assert (model.threads, model.precision_) == (1, "fp32")
     assert len(engine.recommend(str(users[0]), k=3)) == 3
+
+
+def _named_label(reason: str) -> str | None:
+    """The interest label a reason names, if any ("serves your interest in X" or "in X")."""
+    for part in reason.removeprefix("exploring something new: ").split("; "):
+        for lead in ("serves your interest in ", "in "):
+            if part.startswith(lead):
+                return part[len(lead) :]
+    return None
+
+
+def test_every_reason_names_an_interest_of_its_item(ml_engine, ml_small):
+    engine = _twin(ml_engine)
+    tax = engine.state.taxonomy
+    by_label = {i.label: i.interest_id for i in tax.fine()}
+    terms = engine.item_terms()
+    users = list(ml_small.events["user_id"].drop_duplicates().sample(25, random_state=3))
+    named = fallback = 0
+    for user in [*users, "never-seen"]:
+        for r in engine.recommend(user, k=10, explain=True, explore=0.2):
+            label = _named_label(r.reason)
+            if label is None:  # the stated fallbacks: history, or popularity
+                why = r.reason.removeprefix("exploring something new: ")
+                assert why.startswith(("like ", "popular with everyone"))
+                fallback += 1
+                continue
+            named += 1
+            interest = by_label[label]
+            assert interest in {i for i, _ in tax.item_interests(r.item_id)}, (user, r)
+            # the label says something true of the item
+            assert not terms[r.item_id] or terms[r.item_id] & set(tax[interest].terms), (user, r)
+    assert named > 200
+
+
+def test_the_reason_for_american_pie_is_an_interest_american_pie_is_in(ml_engine):
+    tax = ml_engine.state.taxonomy
+    pie = "2706"  # American Pie (1999): Comedy, Romance
+    allowed = {i for i, _ in ml_engine.item_reason_interests(pie)}
+    assert allowed and allowed <= {i for i, _ in tax.item_interests(pie)}
+    for i in allowed:
+        assert {"comedy", "romance"} & set(tax[i].terms) or ml_engine.item_terms()[pie] & set(
+            tax[i].terms
+        )
+    reason = ml_engine.explain("1", pie)
+    assert by_id_of(tax, _named_label(reason)) in allowed
+
+
+def by_id_of(tax, label: str | None) -> int | None:
+    return next((i.interest_id for i in tax.fine() if i.label == label), None)
+
+
+def test_explored_items_show_no_sentinel_score_and_their_real_propensity(ml_engine):
+    engine = _twin(ml_engine)
+    pol = engine.policy("epsilon_greedy")
+    seen_explored = 0
+    for _ in range(5):
+        recs = engine.recommend("1", k=10, explore=0.5)
+        for r in recs:
+            assert 0 < r.propensity <= 1
+            if np.isnan(r.score):
+                assert r.explored and r.to_dict()["score"] is None
+                seen_explored += 1
+            else:
+                assert abs(r.score) < 1e3  # a ranker's score, never the hybrid's -1e6 order
+                assert r.to_dict()["score"] == r.score
+    assert seen_explored > 0
+    # an item drawn from the whole catalogue: about explore / (eligible items), not 0
+    eligible = int(np.isfinite(pol._user_scores("1", None, True)).sum())
+    drawn = [r for r in recs if r.explored and np.isnan(r.score)]
+    for r in drawn:
+        assert r.propensity == pytest.approx(0.5 / (eligible - 10), rel=1e-6)
+    frame = engine.slate_store.slate_frame()
+    logged = frame[frame["request_id"] == recs[0].request_id]
+    assert (logged["score"].abs() < 1e3).sum() + logged["score"].isna().sum() == 10

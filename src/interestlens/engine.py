@@ -11,6 +11,7 @@ keep answering from the old state while a refit runs.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import pickle
 import sys
@@ -29,8 +30,8 @@ from interestlens import __version__
 from interestlens.data import Dataset, Event
 from interestlens.explore import POLICIES, Policy, build_policy
 from interestlens.explore.base import policy_parameters
+from interestlens.interests.audience import TextMatcher, resolve_interests
 from interestlens.interests.audience import audience as _audience
-from interestlens.interests.audience import resolve_interests
 from interestlens.interests.profile import InterestProfile, InterestProfiler, ProfileConfig
 from interestlens.interests.sentiment import SentimentAnalyzer
 from interestlens.interests.taxonomy import Interest, InterestTaxonomy, label_terms
@@ -206,8 +207,9 @@ class Config:
 class _State:
     """Everything one fit produced, swapped in whole by :meth:`Engine.fit`.
 
-    Only the profiles, the observed events and the exploration policies change between
-    fits: :meth:`Engine.observe` folds events into the profiles and keeps them per user
+    Only the profiles, the observed events, the exploration policies and ``derived``
+    (what is computed from the fit on first use: the items' label terms, the text
+    matcher of :meth:`Engine.resolve`) change between fits: :meth:`Engine.observe` folds events into the profiles and keeps them per user
     (the recommender folds them in at the user's next request), and each policy (fitted
     on first use) learns from :meth:`Engine.feedback`, in place. A refit starts the
     policies afresh: what they learned was about the old ranker's candidates (the slate
@@ -226,6 +228,7 @@ class _State:
     observed: list[pd.DataFrame] = field(default_factory=list)
     observed_by_user: dict[str, list[pd.DataFrame]] = field(default_factory=dict)
     policies: dict[str, Policy] = field(default_factory=dict)
+    derived: dict[str, Any] = field(default_factory=dict)
 
     @cached_property
     def user_rows(self) -> dict[str, np.ndarray]:
@@ -250,13 +253,19 @@ class Recommendation:
     Attributes
     ----------
     item_id, score, rank
-        The item, the model's score and its 1-based position.
+        The item, the ranker's score and its 1-based position. The score is NaN for an
+        item exploration drew from beyond the ranker's top candidates (``explored`` is
+        then true), where the ranker gives only an order (:attr:`Slate.scores
+        <interestlens.explore.Slate>`); :meth:`to_dict` gives it as ``None``.
     reason
         Why (with ``explain=True``): the interest it serves and the history behind it.
     explored
         Whether exploration, not the model's ranking, put it here.
     propensity
-        Probability with which the serving policy chose this item at this position.
+        Probability with which the serving policy chose this item at this position, in
+        (0, 1]; an item epsilon-greedy drew uniformly from a whole catalogue has about
+        ``explore / n_items`` (5e-5 on ml-latest-small at 0.5), so print it with
+        significant digits (``f"{p:.3g}"``), not fixed ones.
     request_id
         The slate's id (the same for every item of one call of :meth:`Engine.recommend`),
         under which :meth:`Engine.feedback` takes rewards.
@@ -271,8 +280,11 @@ class Recommendation:
     request_id: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form."""
-        return asdict(self)
+        """JSON-ready form (a NaN score, which JSON lacks, becomes ``None``)."""
+        doc = asdict(self)
+        if math.isnan(self.score):
+            doc["score"] = None
+        return doc
 
 
 class Engine:
@@ -458,15 +470,66 @@ class Engine:
         return [(tax[i], s) for i, s in pairs]
 
     def audience(self, query: str | int, min_weight: float = 0.05) -> pd.DataFrame:
-        """Users whose profile holds the interest named by ``query`` (id, label, term or free text)."""
+        """Users whose profile holds the interest named by ``query`` (id, label, term or free text).
+
+        Raises
+        ------
+        ValueError
+            The query is empty, or names no interest (see :meth:`resolve`).
+        """
         return _audience(
-            self.state.profiler, query, min_weight=min_weight, encode=self.encoder.encode
+            self.state.profiler,
+            query,
+            min_weight=min_weight,
+            encode=self.encoder.encode,
+            matcher=self.text_matcher(),
         )
 
     def resolve(self, query: str | int) -> list[Interest]:
-        """The interests a query names (see :func:`~interestlens.interests.audience.resolve_interests`)."""
+        """The interests a query names (see :func:`~interestlens.interests.audience.resolve_interests`).
+
+        Free text is matched through the terms the items carry, then their text, each
+        only above a similarity floor measured on nonsense (:class:`TextMatcher`).
+
+        Raises
+        ------
+        ValueError
+            The query is empty or blank, or names no interest ("xyzzy qwerty").
+        """
         tax = self.state.taxonomy
-        return [tax[i] for i in resolve_interests(tax, query, self.encoder.encode).interest_ids]
+        resolved = resolve_interests(tax, query, self.encoder.encode, matcher=self.text_matcher())
+        return [tax[i] for i in resolved.interest_ids]
+
+    def item_terms(self) -> dict[str, frozenset[str]]:
+        """Each item's label terms (categories and tags, as the taxonomy labels use them)."""
+        st = self.state
+        with self._lock:
+            terms = st.derived.get("item_terms")
+            if terms is None:
+                items = st.dataset.catalogue()
+                terms = {
+                    str(i): frozenset(t)
+                    for i, t in zip(
+                        items["item_id"], label_terms(items, st.dataset.events), strict=True
+                    )
+                }
+                st.derived["item_terms"] = terms
+            return terms
+
+    def text_matcher(self) -> TextMatcher:
+        """The matcher of free-text queries to interests, fitted (and its floors measured) on first use."""
+        st = self.state
+        with self._lock:
+            matcher = st.derived.get("text_matcher")
+            if matcher is None:
+                terms = self.item_terms()
+                matcher = TextMatcher(random_state=self.config.random_state).fit(
+                    st.taxonomy,
+                    self.encoder.encode,
+                    [sorted(terms.get(str(i), ())) for i in st.taxonomy.item_ids_],
+                )
+                st.derived["text_matcher"] = matcher
+            return matcher
 
     def similar_items(self, item_id: str, k: int = 10) -> list[tuple[str, float]]:
         """Items closest to one item in text-embedding space, with their cosine similarity."""
@@ -652,8 +715,28 @@ class Engine:
     def explain(
         self, user_id: str, item_id: str, *, source: str = "personal", n_items: int = 3
     ) -> str:
-        """Why an item suits a user: the interest it serves and the history items behind it."""
+        """Why an item suits a user: the interest of the item they hold, and the history behind it.
+
+        The interest named is one the item belongs to (its soft membership) and whose
+        label describes it (the item carries one of the label's terms, where it carries
+        any): "serves your interest in X" when the user holds X, "in X" otherwise. Then
+        the user's liked items most like it ("like A, B"), or "popular with everyone"
+        for a user with no history.
+        """
         return self._reasons(str(user_id), [str(item_id)], source, n_items)[0]
+
+    def item_reason_interests(self, item_id: str) -> list[tuple[int, float]]:
+        """The interests a reason may name for an item: ``[(fine interest id, membership)]``.
+
+        Those of the item's soft memberships whose label shares a term with the item
+        (all of them for an item without terms); heaviest first.
+        """
+        tax = self.state.taxonomy
+        memberships = tax.item_interests(item_id)
+        mine = self.item_terms().get(str(item_id), frozenset())
+        if not mine:
+            return memberships
+        return [(i, w) for i, w in memberships if mine & set(tax[i].terms)]
 
     def _reasons(
         self, user_id: str, item_ids: list[str], source: str, n_items: int = 3
@@ -668,9 +751,9 @@ class Engine:
         reasons = []
         for item_id, history in zip(item_ids, contributors, strict=True):
             parts = ["popular with everyone"] if source == "popular" else []
-            memberships = tax.item_interests(item_id)
-            if memberships:
-                best = max(memberships, key=lambda p: (weights[col[p[0]]] * p[1], p[1]))
+            describing = self.item_reason_interests(item_id)
+            if describing:
+                best = max(describing, key=lambda p: (weights[col[p[0]]] * p[1], p[1]))
                 held = weights[col[best[0]]] > 0
                 parts.append(f"{'serves your interest in' if held else 'in'} {tax[best[0]].label}")
             if history:
@@ -748,6 +831,8 @@ class Engine:
         state = doc["state"]
         if state is not None and not hasattr(state, "policies"):  # saved before policies
             object.__setattr__(state, "policies", {})
+        if state is not None and not hasattr(state, "derived"):  # saved before derived
+            object.__setattr__(state, "derived", {})
         if state is not None and not hasattr(state, "observed_by_user"):  # saved before fold-in
             object.__setattr__(state, "observed_by_user", {})
             for frame in state.observed:
