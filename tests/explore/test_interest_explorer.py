@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+import warnings
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import ClassVar
 
@@ -66,6 +67,35 @@ class TestInterestExplorer(PolicyContract):
                 slates.append(policy.recommend(USER, k=4, explore=0.25, scores=scores, now=NOW))
             shares[affinity] = self.explored_share(policy, favourite, slates)
         assert shares[0.0] < 0.3 < 0.6 < shares[5.0]
+
+    def test_a_steep_affinity_keeps_propensities_finite_and_exact(
+        self, tiny_world, tiny_ranker, tiny_taxonomy
+    ):
+        # a newcomer has all four interests ahead; the ranker rates one far above the rest,
+        # so at affinity 50 the others weigh ~1e-50 of it. Two slots are drawn without
+        # replacement: the favourite always, and one of the others (whose inclusion
+        # probabilities divided by 1 - 1 = 0 before)
+        policy = self.fresh(tiny_world, tiny_ranker, tiny_taxonomy, affinity=50.0)
+        favourite = self.cluster_of(policy, "i30")
+        scores = np.where(policy.clusters_ == favourite, 2.0, 0.0)
+        scores = scores + 0.01 * np.arange(len(policy.item_ids_))
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            slates = [
+                policy.recommend("newcomer", k=4, explore=0.5, scores=scores, now=NOW)
+                for _ in range(50)
+            ]
+        for s in slates:
+            assert all(0 < p <= 1 for p in s.propensities)
+            explored = {
+                self.cluster_of(policy, i): p
+                for i, e, p in zip(s.item_ids, s.explored, s.propensities, strict=True)
+                if e
+            }
+            assert len(explored) == 2 and explored[favourite] == pytest.approx(0.25)
+            # the other one: its share of the second draw, over the four positions
+            (other,) = set(explored) - {favourite}
+            assert 0 < explored[other] < 0.25
 
     def test_share_of_the_slate_follows_explore(self, policy):
         for explore, k in ((0.2, 5), (0.5, 4)):

@@ -253,7 +253,8 @@ def inclusion_probabilities(q: np.ndarray, m: int) -> np.ndarray:
     for _ in range(m):
         nxt: dict[int, float] = {}
         for mask, pr in prob.items():
-            rest = 1.0 - sum(p[i] for i in range(n) if mask >> i & 1)
+            # the odds left, summed (1 - the drawn ones' cancels to 0 when one dominates)
+            rest = sum(p[i] for i in range(n) if not mask >> i & 1)
             for i in range(n):
                 if not mask >> i & 1:
                     key = mask | 1 << i
