@@ -54,8 +54,8 @@ default); ``--policies`` runs only the named ones (target (b) needs ``lin_ucb`` 
 and a ``vw_`` policy, each VW policy brings its learning-rate runs). The other rankers'
 figures of docs/simulate.md come from
 
-    python benchmarks/explore.py --ranker ease --seeds 10,11,12 --out explore_ease \
-        --policies interest_diversifier,interest_knowing,interest_oracle
+    python benchmarks/explore.py --ranker ease --seeds 10,11,12 --explore 0.1,0.2,0.3,0.5,1 \
+        --policies interest_diversifier,interest_knowing,interest_oracle --out explore_ease
 
 and the same with ``--ranker itemknn --out explore_itemknn``. ``--vary`` plays each chosen
 registered policy once per value of one parameter; the interest explorer's ``affinity`` was
