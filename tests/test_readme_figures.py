@@ -111,7 +111,6 @@ NOT_MEASURED: dict[str, str] = {
     "0.0667": "the true value in the README's own synthetic OPE example, computed in its text",
     "127.0.0.1": "an address",
     "95": "the confidence level of the intervals",
-    "15": "the word count where sentiment switches method, a constant of SentimentAnalyzer",
 }
 
 #: Figures quoted from ../shared/ANCHORS.md (peers that do not install here), checked there.
