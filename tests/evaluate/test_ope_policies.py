@@ -18,8 +18,8 @@ from interestlens.evaluate.ope import (
     explore_action_dist,
     read_log,
 )
+from tests.engine.test_facade import _twin
 from tests.test_cli import run
-from tests.test_engine import _twin
 
 K, EXPLORE = 5, 0.3
 #: Simulated slates per logged slate. The logging policy's propensities are exact, so a

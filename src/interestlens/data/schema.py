@@ -7,6 +7,7 @@ Ids are strings to the outside world; the integer indices models use live in
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from enum import Enum
@@ -204,3 +205,14 @@ class User:
     def to_record(self) -> dict[str, Any]:
         """Plain dict with the user columns, in schema order."""
         return {c: getattr(self, c) for c in USER_COLUMNS}
+
+
+def check_reward(reward: Any) -> float:
+    """``reward`` as a finite float, or ``ValueError`` saying it must be one."""
+    try:
+        r = float(reward)
+    except (TypeError, ValueError):
+        raise ValueError(f"reward must be a finite number, got {reward!r}") from None
+    if not math.isfinite(r):
+        raise ValueError(f"reward must be a finite number, got {reward!r}")
+    return r

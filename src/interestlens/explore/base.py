@@ -30,8 +30,8 @@ import numpy as np
 import pandas as pd
 
 from interestlens.data import Dataset
+from interestlens.data.schema import check_reward
 from interestlens.models import Recommender, top_k
-from interestlens.store.base import check_reward
 
 #: Propensity method of slates whose probabilities are computed in closed form.
 EXACT = "exact"

@@ -29,7 +29,7 @@ import pandas as pd
 from interestlens.data.bandit import BanditLog
 from interestlens.data.dataset import Dataset, items_frame, users_frame
 from interestlens.data.readers import iter_event_chunks
-from interestlens.data.schema import EVENT_COLUMNS, Event, Item, User
+from interestlens.data.schema import EVENT_COLUMNS, Event, Item, User, check_reward
 from interestlens.data.validation import (
     TIMESTAMP_DTYPE,
     EventValidator,
@@ -198,17 +198,6 @@ def _now_us(timestamp: Any) -> int:
     ts = pd.Timestamp.now(tz="UTC") if timestamp is None else pd.Timestamp(timestamp)
     ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
     return int(ts.value // 1000)
-
-
-def check_reward(reward: Any) -> float:
-    """``reward`` as a finite float, or ``ValueError`` saying it must be one."""
-    try:
-        r = float(reward)
-    except (TypeError, ValueError):
-        raise ValueError(f"reward must be a finite number, got {reward!r}") from None
-    if not math.isfinite(r):
-        raise ValueError(f"reward must be a finite number, got {reward!r}")
-    return r
 
 
 def _json_safe(value: Any) -> Any:
