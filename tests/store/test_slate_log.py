@@ -139,13 +139,13 @@ def test_contexts_missing_a_number_leave_it_out_of_the_bandit_context(store):
     assert set(log.context_names) == {"context_source=content", "context_source=popular"}
 
 
-def test_erase_user_removes_their_slates_and_feedback(store):
+def test_forget_user_removes_their_slates_and_feedback(store):
     store.append([Event("u1", "a", "click", event_id="e1")])
     store.log_slate(**_slate("r1", "u1"))
     store.log_slate(**_slate("r2", "u2"))
     store.log_feedback("r1", "a", 1.0)
     store.log_feedback("r2", "a", 1.0)
-    assert store.erase_user("u1") == 1
+    assert store.forget_user("u1") == 1
     frame = store.slate_frame()
     assert set(frame["user_id"]) == {"u2"} and frame["reward"].sum() == 1.0
     assert store.count_slates() == 1

@@ -96,14 +96,28 @@ def test_items_and_users_upsert(store):
     assert ds.users.set_index("user_id").loc["u1", "attributes"] == {"age": 30}
 
 
-def test_erase_user_removes_only_that_user(store):
+def test_forget_user_removes_only_that_user(store):
     store.append(_events(5, "u1") + _events(3, "u2"))
     store.upsert_users([User("u1", {"email": "a@b.c"}), User("u2")])
-    assert store.erase_user("u1") == 5
+    assert store.forget_user("u1") == 5
     ds = store.to_dataset()
     assert set(ds.events["user_id"]) == {"u2"}
     assert ds.users["user_id"].tolist() == ["u2"]
-    assert store.erase_user("nobody") == 0
+    assert store.forget_user("nobody") == 0
+
+
+def test_events_since_a_watermark_returns_exactly_the_later_events(store):
+    assert store.watermark() == 0
+    store.append(_events(3, "u1"))
+    mark = store.watermark()
+    assert mark > 0
+    store.append(_events(3, "u1") + _events(2, "u2"))  # three duplicates, two new
+    later, new_mark = store.events_since(mark)
+    assert later["event_id"].tolist() == ["u2-0", "u2-1"]
+    assert new_mark == store.watermark() > mark
+    assert store.events_since(new_mark)[0].empty and store.events_since(new_mark)[1] == new_mark
+    store.forget_user("u2")
+    assert store.watermark() <= new_mark  # a watermark never names an event twice
 
 
 def test_append_rejects_invalid_event_objects(store):
@@ -169,7 +183,7 @@ def test_migrates_a_version_one_sqlite_store(tmp_path):
         assert st.schema_version == sqlite_backend.SCHEMA_VERSION == 3
         assert st.count() == 1
         st.upsert_items([Item("i1", title="now there is an items table")])
-        assert st.erase_user("u1") == 1
+        assert st.forget_user("u1") == 1
 
 
 def test_refuses_a_store_from_a_newer_version(tmp_path):
@@ -197,7 +211,7 @@ def test_postgres_migrates_a_version_one_store(postgres_url):
     with open_store(postgres_url) as st:
         assert st.schema_version == pg_backend.SCHEMA_VERSION == 3 and st.count() == 1
         st.upsert_users([User("u1")])
-        assert st.erase_user("u1") == 1
+        assert st.forget_user("u1") == 1
 
 
 def test_sqlite_url_forms(tmp_path):

@@ -257,8 +257,16 @@ class EventStore(abc.ABC):
         """Number of stored events."""
 
     @abc.abstractmethod
-    def erase_user(self, user_id: str) -> int:
-        """Delete every event and the profile row of one user; returns events deleted."""
+    def forget_user(self, user_id: str) -> int:
+        """Delete every event, slate, feedback and the profile row of one user; returns events deleted."""
+
+    @abc.abstractmethod
+    def _fetch_events_since(self, seq: int) -> list[tuple[Any, ...]]:
+        """``(seq, *event columns)`` of every event stored after ``seq``, in arrival order."""
+
+    @abc.abstractmethod
+    def watermark(self) -> int:
+        """Sequence number of the newest stored event (0 when none); it only grows."""
 
     @abc.abstractmethod
     def _insert_slate(self, slate: tuple[Any, ...], items: list[tuple[Any, ...]]) -> bool:
@@ -359,6 +367,26 @@ class EventStore(abc.ABC):
     def events(self, user_id: str | None = None) -> pd.DataFrame:
         """Stored events in arrival order, of one user or of all."""
         return events_from_rows(self._fetch_events(user_id))
+
+    def events_since(self, watermark: int) -> tuple[pd.DataFrame, int]:
+        """Events stored after ``watermark`` (a :meth:`watermark` read earlier), and the new watermark.
+
+        Examples
+        --------
+        >>> from interestlens.store import open_store
+        >>> from interestlens.data import Event
+        >>> with open_store("sqlite://:memory:") as store:
+        ...     _ = store.append([Event("u1", "i1", "click", event_id="e1")])
+        ...     mark = store.watermark()
+        ...     _ = store.append([Event("u2", "i2", "click", event_id="e2")])
+        ...     later, new_mark = store.events_since(mark)
+        ...     (later["user_id"].tolist(), new_mark > mark)
+        (['u2'], True)
+        """
+        rows = self._fetch_events_since(int(watermark))
+        if not rows:
+            return events_from_rows([]), int(watermark)
+        return events_from_rows([r[1:] for r in rows]), int(rows[-1][0])
 
     def to_dataset(self, name: str = "") -> Dataset:
         """Everything stored, as a :class:`~interestlens.data.Dataset` (events in arrival order)."""

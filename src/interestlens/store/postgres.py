@@ -176,6 +176,18 @@ class PostgresEventStore(EventStore):
                 f"SELECT {_EVENT_COLS} FROM events WHERE user_id = %s ORDER BY seq", (user_id,)
             ).fetchall()
 
+    def _fetch_events_since(self, seq: int) -> list[tuple[Any, ...]]:
+        with self._lock:
+            return self._conn.execute(
+                f"SELECT seq, {_EVENT_COLS} FROM events WHERE seq > %s ORDER BY seq", (seq,)
+            ).fetchall()
+
+    def watermark(self) -> int:
+        """Sequence number of the newest stored event (0 when none)."""
+        with self._lock:
+            row = self._conn.execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()
+            return int(row[0])
+
     def _fetch_items(self) -> list[tuple[Any, ...]]:
         with self._lock:
             return self._conn.execute(
@@ -235,7 +247,7 @@ class PostgresEventStore(EventStore):
         with self._lock:
             return int(self._conn.execute("SELECT COUNT(*) FROM events").fetchone()[0])
 
-    def erase_user(self, user_id: str) -> int:
+    def forget_user(self, user_id: str) -> int:
         """Delete every event, slate, feedback and the profile row of one user; returns events deleted."""
         with self._lock, self._conn.transaction():
             n = self._conn.execute("DELETE FROM events WHERE user_id = %s", (user_id,)).rowcount

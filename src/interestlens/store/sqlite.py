@@ -170,6 +170,18 @@ class SQLiteEventStore(EventStore):
                 f"SELECT {_EVENT_COLS} FROM events WHERE user_id = ? ORDER BY seq", (user_id,)
             ).fetchall()
 
+    def _fetch_events_since(self, seq: int) -> list[tuple[Any, ...]]:
+        with self._lock:
+            return self._conn.execute(
+                f"SELECT seq, {_EVENT_COLS} FROM events WHERE seq > ? ORDER BY seq", (seq,)
+            ).fetchall()
+
+    def watermark(self) -> int:
+        """Sequence number of the newest stored event (0 when none)."""
+        with self._lock:
+            row = self._conn.execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()
+            return int(row[0])
+
     def _fetch_items(self) -> list[tuple[Any, ...]]:
         with self._lock:
             return self._conn.execute(
@@ -228,7 +240,7 @@ class SQLiteEventStore(EventStore):
         with self._lock:
             return int(self._conn.execute("SELECT COUNT(*) FROM events").fetchone()[0])
 
-    def erase_user(self, user_id: str) -> int:
+    def forget_user(self, user_id: str) -> int:
         """Delete every event, slate, feedback and the profile row of one user; returns events deleted."""
         with self._lock, _transaction(self._conn):
             n = self._conn.execute("DELETE FROM events WHERE user_id = ?", (user_id,)).rowcount
