@@ -64,6 +64,8 @@ class ALS(Recommender):
     ['b2']
     """
 
+    _user_state = ("user_factors_",)
+
     def __init__(
         self,
         factors: int = 64,

@@ -13,7 +13,7 @@ import abc
 import pickle
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -26,6 +26,11 @@ _FORMAT = 1
 #: Empty items and users tables of the one-user datasets of :meth:`Recommender.score_history`
 #: (read, never written: built once, they take a tenth of a fold-in's time off).
 _NO_ITEMS, _NO_USERS = Dataset().items, Dataset().users
+#: Start of the id that replaces a forgotten user's in :attr:`Recommender.user_ids_`. Ingested
+#: ids refuse control characters, so no real id can ever equal one of these.
+FORGOTTEN = "\x00forgotten-"
+#: Stored entries moved at once when a sparse matrix closes the gap of a forgotten user.
+_MOVE_CHUNK = 1 << 20
 
 
 def top_k(scores: np.ndarray, k: int) -> np.ndarray:
@@ -39,12 +44,67 @@ def top_k(scores: np.ndarray, k: int) -> np.ndarray:
     return np.take_along_axis(part, order, axis=1)
 
 
+def erase_user_row(state: np.ndarray | sp.spmatrix | sp.sparray, row: int) -> None:
+    """Erase user ``row`` of per-user ``state`` in place, keeping every other row's position.
+
+    A dense array (users on the first axis) gets zeros in that row. A CSR or CSC matrix
+    with users as rows loses the row's stored entries: the entries after them move up by
+    chunks inside the same buffers and the freed tail is zeroed, so neither the values
+    nor the item columns of the row stay reachable, and a user among 100k costs no copy
+    of the matrix (a copy-on-write memory map is written in place).
+
+    Examples
+    --------
+    >>> X = sp.csr_matrix(np.array([[1.0, 2.0], [3.0, 0.0], [0.0, 4.0]]))
+    >>> erase_user_row(X, 1)
+    >>> X.toarray().tolist(), X.nnz
+    ([[1.0, 2.0], [0.0, 0.0], [0.0, 4.0]], 3)
+    """
+    if isinstance(state, np.ndarray):
+        state[row] = 0
+        return
+    if not sp.issparse(state) or state.format not in ("csr", "csc"):
+        raise TypeError(
+            f"per-user state must be a numpy array or a CSR/CSC matrix, not {type(state).__name__}"
+        )
+    indptr = state.indptr
+    if state.format == "csr":
+        drop = np.arange(indptr[row], indptr[row + 1], dtype=np.int64)
+    else:
+        drop = np.flatnonzero(state.indices[: indptr[-1]] == row)
+    if not len(drop):
+        return
+    nnz = int(indptr[-1])
+    data, indices = state.data, state.indices
+    write = int(drop[0])
+    for start in range(write, nnz, _MOVE_CHUNK):
+        stop = min(start + _MOVE_CHUNK, nnz)
+        keep = np.ones(stop - start, dtype=bool)
+        keep[drop[np.searchsorted(drop, start) : np.searchsorted(drop, stop)] - start] = False
+        n = int(keep.sum())
+        for a in (data, indices):
+            a[write : write + n] = a[start:stop][keep]  # the fancy index copies one chunk first
+        write += n
+    data[write:nnz] = 0
+    indices[write:nnz] = 0
+    np.subtract(indptr, np.searchsorted(drop, indptr), out=indptr, casting="unsafe")
+    state.data, state.indices = data[:write], indices[:write]
+
+
 class Recommender(abc.ABC):
     """Base class of every recommender.
 
     Subclasses implement :meth:`_fit` (learn from the training matrix and dataset) and
     :meth:`_scores` (scores of all items for known users, by row); everything else —
-    id handling, seen-item exclusion, cold start, top-k, persistence — lives here.
+    id handling, seen-item exclusion, cold start, top-k, forgetting a user, persistence —
+    lives here.
+
+    A subclass that keeps fitted state per user declares it in :attr:`_user_state`
+    (attribute names, each a numpy array with users on the first axis or a CSR/CSC
+    matrix with users as rows, in :attr:`user_ids_` order), and :meth:`forget_user`
+    erases the user's row of each. State of another shape (inner models, dicts keyed by
+    user id) is erased by extending :meth:`forget_user`: call
+    ``super().forget_user(user_id)`` and erase the rest.
 
     Parameters
     ----------
@@ -58,6 +118,9 @@ class Recommender(abc.ABC):
     #: Whether :meth:`score_history` reads what the user wrote, so that a history without
     #: a known item is not simply cold.
     _reads_text = False
+    #: Fitted attributes holding one row per user (see :func:`erase_user_row`), besides
+    #: ``seen_`` and ``active_`` which every model has; absent ones are skipped.
+    _user_state: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, *, random_state: int = 0) -> None:
         self.random_state = random_state
@@ -230,6 +293,60 @@ class Recommender(abc.ABC):
                 "rank": np.tile(np.arange(1, n + 1), len(users))[keep.ravel()],
             }
         )
+
+    def forget_user(self, user_id: str) -> bool:
+        """Erase everything the fitted model holds about one user; returns whether it knew them.
+
+        The user's rows of every per-user state (``seen_``, ``active_`` and the model's
+        :attr:`_user_state`: user factors, interaction rows, neighbour rows, user
+        vectors) are erased in place and their id in :attr:`user_ids_` is replaced by a
+        tombstone no real id can equal, so row positions stay put and the raw id is
+        nowhere in the model. From then on the user is a stranger: cold-start scores,
+        recommendations as for a new user, no seen items excluded. Every other user's
+        scores are unchanged, except in models whose scores for one user read other
+        users' rows (:class:`~interestlens.models.UserKNN`: the forgotten user is no
+        longer anyone's neighbour).
+
+        Item-side statistics the user contributed to (popularity, item similarities,
+        item factors, EASE weights, item text vectors) stay until the next :meth:`fit`:
+        they describe items, and no user can be read back from them alone.
+
+        Parameters
+        ----------
+        user_id
+            The user to forget. Unknown ids, and users forgotten before, change nothing.
+
+        Returns
+        -------
+        bool
+            ``True`` when the model had a row for the user (even one without training
+            events), ``False`` otherwise.
+
+        Examples
+        --------
+        >>> from interestlens.data import Dataset, Event
+        >>> from interestlens.models import ItemKNN
+        >>> ds = Dataset.from_records([Event(u, i, "click") for u, i in
+        ...     [("a", "x"), ("a", "y"), ("b", "x"), ("b", "y"), ("c", "z")]])
+        >>> model = ItemKNN(k=5).fit(ds)
+        >>> model.forget_user("a"), model.forget_user("a"), "a" in model.user_ids_
+        (True, False, False)
+        >>> bool((model.score_all(["a"]) == model.score_all(["never seen"])).all())
+        True
+        """
+        self._check_fitted()
+        row = int(self.user_ids_.get_indexer(pd.Index([str(user_id)], dtype=object))[0])
+        if row < 0:
+            return False
+        ids = self.user_ids_.to_numpy(dtype=object, copy=True)
+        ids[row] = f"{FORGOTTEN}{row}"
+        self.user_ids_ = pd.Index(ids, dtype=self.user_ids_.dtype, name=self.user_ids_.name)
+        self.active_[row] = False
+        for name in ("seen_", *self._user_state):
+            state = getattr(self, name, None)
+            if state is not None:
+                erase_user_row(state, row)
+        return True
 
     # ----- persistence ----------------------------------------------------------
     def save(self, path: str | Path) -> None:

@@ -57,6 +57,8 @@ class BPR(Recommender):
     ['b2']
     """
 
+    _user_state = ("user_factors_",)
+
     def __init__(
         self,
         factors: int = 64,

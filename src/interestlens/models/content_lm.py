@@ -60,6 +60,7 @@ class ContentLM(Recommender):
 
     _components = ("encoder",)
     _reads_text = True
+    _user_state = ("long_", "short_")
 
     def __init__(
         self,

@@ -59,6 +59,8 @@ class EASE(Recommender):
     ['y']
     """
 
+    _user_state = ("user_items_",)
+
     def __init__(
         self, l2: float = 500.0, max_items: int = 30_000, *, random_state: int = 0
     ) -> None:

@@ -75,6 +75,8 @@ class ItemKNN(Recommender):
     ['y']
     """
 
+    _user_state = ("user_items_",)
+
     def __init__(
         self,
         k: int = 50,

@@ -78,6 +78,8 @@ class UserKNN(Recommender):
     ['y']
     """
 
+    _user_state = ("user_items_", "profiles_", "support_", "squares_", "item_users_")
+
     def __init__(
         self,
         k: int = 50,
