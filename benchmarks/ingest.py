@@ -14,6 +14,7 @@ import argparse
 import json
 import platform
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -23,7 +24,10 @@ import pandas as pd
 
 from interestlens.data.validation import EventValidator, ValidationOptions
 from interestlens.store import open_store
-from interestlens.store.local_postgres import LocalPostgres, PostgresUnavailable
+
+# the private PostgreSQL cluster is a test helper: import it from the repository's tests
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.store.local_postgres import LocalPostgres, PostgresUnavailable
 
 RESULTS = Path(__file__).parent / "results"
 

@@ -12,15 +12,9 @@ from pathlib import Path
 import pytest
 
 import interestlens.evaluate.tuning as tuning
-from interestlens.evaluate import (
-    MODELS,
-    FloatRange,
-    cross_validate,
-    make_model,
-    parse_models,
-    tune,
-)
-from interestlens.models import Popularity
+from interestlens.evaluate import FloatRange, cross_validate, parse_models, tune
+from interestlens.models import EASE, Popularity
+from interestlens.registry import Registry
 from tests.evaluate.fakes import RandomRecommender
 
 BIN = Path(sys.executable).with_name("interestlens")
@@ -95,16 +89,22 @@ def test_optuna_search_is_seeded_and_bounded(loo):
         tune(popularity_from, space, loo, budget=2, method="grid")
 
 
-def test_registry_builds_by_name_and_explains_missing_models(monkeypatch):
+def test_parse_models_builds_by_name_and_explains_missing_models(monkeypatch):
     import interestlens.models as models
 
-    assert "popularity" in MODELS and isinstance(MODELS["popularity"](), Popularity)
-    assert make_model("popularity", window_days=7).window_days == 7
-    monkeypatch.setitem(models.MODELS, "ghost", ("interestlens.models.ghost", "Ghost"))
+    got = parse_models(" popularity , EASE,")
+    assert list(got) == ["popularity", "ease"]
+    assert isinstance(got["popularity"], Popularity) and isinstance(got["ease"], EASE)
+    ghostly = Registry(
+        "model", {"popularity": Popularity, "ghost": "interestlens.models.ghost:Ghost"}
+    )
+    monkeypatch.setattr(models, "MODELS", ghostly)
     with pytest.raises(ValueError, match="model 'ghost' is not available"):
         parse_models("popularity,ghost")
-    with pytest.raises(ValueError, match="unknown model"):
+    with pytest.raises(ValueError, match="unknown model 'nosuchmodel'; known: popularity, ghost"):
         parse_models("nosuchmodel")
+    with pytest.raises(ValueError, match="no model named"):
+        parse_models(" , ")
 
 
 def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from interestlens.store import EventStore, open_store
-from interestlens.store.local_postgres import LocalPostgres, PostgresNotInstallable
+from tests.store.local_postgres import LocalPostgres, PostgresNotInstallable
 
 
 def start_or_skip(start: Callable[[], LocalPostgres]) -> LocalPostgres:

@@ -6,12 +6,12 @@ import os
 
 import pytest
 
-from interestlens.store.local_postgres import (
+from tests.store.conftest import start_or_skip
+from tests.store.local_postgres import (
     LocalPostgres,
     PostgresUnavailable,
     ensure_installed,
 )
-from tests.store.conftest import start_or_skip
 
 #: An apt-get that cannot reach any registry (a closed local port as its proxy), with
 #: package lists of its own, so the machine's apt state is left alone.

@@ -26,8 +26,13 @@ from interestlens.evaluate.ope import (
     evaluate_policy,
     policy_action_dist,
 )
-from interestlens.evaluate.protocol import PROTOCOLS, clone, evaluate, evaluate_split, make_split
-from interestlens.evaluate.registry import MODELS, available_models, make_model, parse_models
+from interestlens.evaluate.protocol import (
+    PROTOCOLS,
+    evaluate,
+    evaluate_split,
+    make_split,
+    parse_models,
+)
 from interestlens.evaluate.report import Comparison, EvaluationReport
 from interestlens.evaluate.simulate import (
     ClickModel,
@@ -38,7 +43,6 @@ from interestlens.evaluate.simulate import (
 from interestlens.evaluate.tuning import FloatRange, IntRange, TuningResult, tune
 
 __all__ = [
-    "MODELS",
     "PROTOCOLS",
     "ClickModel",
     "Comparison",
@@ -50,15 +54,12 @@ __all__ = [
     "SimulationResult",
     "TuningResult",
     "UserSimulator",
-    "available_models",
-    "clone",
     "cross_fit_rewards",
     "cross_validate",
     "empirical_policy",
     "evaluate",
     "evaluate_policy",
     "evaluate_split",
-    "make_model",
     "make_split",
     "metrics",
     "ope",

@@ -25,7 +25,8 @@ Every estimate comes with a percentile bootstrap interval. :func:`evaluate_polic
 of them; :func:`cross_fit_rewards` supplies :math:`\hat q` for DM, DR, SNDR and Switch-DR;
 :data:`POLICIES` names built-in evaluation policies and :func:`empirical_policy` turns
 another log into one; :func:`explore_action_dist` (for a policy object) and
-:func:`engine_action_dist` (for a policy of a fitted engine) evaluate one of
+:func:`engine_action_dist` (for a policy of a fitted engine, seen through
+:class:`PolicySource`) evaluate one of
 :mod:`interestlens.explore`'s policies on a log that names each row's user, such as the
 product's own slate log; :func:`read_log` reads a log file.
 
@@ -42,7 +43,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
+from typing import TYPE_CHECKING, ClassVar, NamedTuple, Protocol
 
 import numpy as np
 import pandas as pd
@@ -50,6 +51,7 @@ from scipy import sparse
 from scipy.special import expit
 
 from interestlens.data.bandit import BanditLog
+from interestlens.registry import Registry
 
 if TYPE_CHECKING:
     from interestlens.explore import Policy as ExplorePolicy
@@ -66,10 +68,11 @@ __all__ = [
     "Estimator",
     "InverseProbabilityScoring",
     "OPEResult",
-    "Policy",
+    "PolicySource",
     "RowInputs",
     "RowTerms",
     "SwitchDR",
+    "TargetPolicy",
     "cross_fit_rewards",
     "empirical_policy",
     "engine_action_dist",
@@ -277,24 +280,20 @@ class SwitchDR(Estimator):
 
 
 #: Estimator name to class, for :func:`evaluate_policy` and the CLI's ``--estimators``.
-ESTIMATORS: dict[str, type[Estimator]] = {
-    cls.name: cls
-    for cls in (DirectMethod, InverseProbabilityScoring, SNIPS, DoublyRobust, SNDR, SwitchDR)
-}
+ESTIMATORS: Registry[Estimator] = Registry(
+    "estimator",
+    {
+        cls.name: cls
+        for cls in (DirectMethod, InverseProbabilityScoring, SNIPS, DoublyRobust, SNDR, SwitchDR)
+    },
+)
 DEFAULT_ESTIMATORS: tuple[str, ...] = tuple(ESTIMATORS)
 
 
 def _resolve(estimators: Sequence[str | Estimator]) -> list[Estimator]:
     if isinstance(estimators, str):
         estimators = [estimators]
-    resolved: list[Estimator] = []
-    for e in estimators:
-        if isinstance(e, Estimator):
-            resolved.append(e)
-        elif str(e).lower() in ESTIMATORS:
-            resolved.append(ESTIMATORS[str(e).lower()]())
-        else:
-            raise ValueError(f"unknown estimator {e!r}; known: {', '.join(ESTIMATORS)}")
+    resolved = [e if isinstance(e, Estimator) else ESTIMATORS.build(e) for e in estimators]
     names = [e.name for e in resolved]
     if len(set(names)) != len(names):
         raise ValueError(f"estimators named twice: {names}")
@@ -565,8 +564,9 @@ def cross_fit_rewards(
     return q
 
 
-#: An evaluation policy: given a log, its ``action_dist`` over that log's rows.
-Policy = Callable[[BanditLog], np.ndarray]
+#: An evaluation (target) policy: given a log, its ``action_dist`` over that log's rows.
+#: Not to be confused with :class:`interestlens.explore.Policy`, a serving policy.
+TargetPolicy = Callable[[BanditLog], np.ndarray]
 
 
 def _context_free(log: BanditLog, per_position: np.ndarray) -> np.ndarray:
@@ -596,7 +596,7 @@ def logging_policy(log: BanditLog) -> np.ndarray:
     return _context_free(log, log.empirical_action_dist())
 
 
-def empirical_policy(source: BanditLog) -> Policy:
+def empirical_policy(source: BanditLog) -> TargetPolicy:
     """The context-free policy that ``source`` logged: its share of rows per (position, item).
 
     The returned policy maps a log to an ``action_dist`` aligned on item ids, so the two
@@ -640,7 +640,7 @@ def empirical_policy(source: BanditLog) -> Policy:
 
 #: Evaluation policies by name, for the CLI's ``--policy``. Add one with
 #: ``POLICIES["name"] = fn`` where ``fn(log)`` returns the policy's ``action_dist``.
-POLICIES: dict[str, Policy] = {"uniform": uniform_policy, "logging": logging_policy}
+POLICIES: dict[str, TargetPolicy] = {"uniform": uniform_policy, "logging": logging_policy}
 
 
 def policy_action_dist(name: str, log: BanditLog) -> np.ndarray:
@@ -805,9 +805,30 @@ def explore_action_dist(
     return extended, per_request[request]
 
 
+class PolicySource(Protocol):
+    """What :func:`engine_action_dist` needs of an engine (an :class:`~interestlens.Engine`).
+
+    Declared here so that evaluation depends on these two methods, not on the engine.
+    """
+
+    def policy(self, name: str | None = None) -> ExplorePolicy:
+        """The fitted exploration policy ``name`` (``None``: the configured one)."""
+        ...
+
+    def ranking_scores(
+        self, user_id: str, policy: ExplorePolicy, *, exclude_seen: bool = True
+    ) -> tuple[str, int, np.ndarray | None]:
+        """A user's ranking source, their event count, and their scores to rank by.
+
+        The scores are in ``policy.item_ids_`` order; ``None`` lets the policy's ranker
+        score the user.
+        """
+        ...
+
+
 def engine_action_dist(
     log: BanditLog,
-    engine: Any,
+    engine: PolicySource,
     policy: str | None = None,
     *,
     explore: float | None = None,
@@ -827,7 +848,7 @@ def engine_action_dist(
     log
         Logged rows with user ids (see :func:`explore_action_dist`).
     engine
-        A fitted ``Engine``.
+        A fitted ``Engine``, or anything else with its :class:`PolicySource` methods.
     policy
         Name of one of :data:`interestlens.explore.POLICIES`.
     explore, n_draws, random_state
@@ -895,7 +916,7 @@ def read_log(path: str | Path) -> BanditLog:
     >>> len(log), log.context_names, [(r.row, r.reason) for r in log.report.rejections]
     (2, ('context_segment=new',), [(3, 'missing propensity')])
     """
-    from interestlens import datasets
+    from interestlens.data.loaders import load
     from interestlens.data.readers import detect_format, read_raw_frame
 
     p = Path(path).expanduser()
@@ -904,7 +925,7 @@ def read_log(path: str | Path) -> BanditLog:
         header = pd.read_csv(p, nrows=0).columns
         obd_header = "propensity_score" in header or "action_prob" in header
     if p.is_dir() or obd_header:
-        log = datasets.load(p)
+        log = load(p)
         if not isinstance(log, BanditLog):
             raise ValueError(f"{p} holds events, not a bandit log with propensities")
         return log

@@ -15,7 +15,6 @@ KDD '20.
 
 from __future__ import annotations
 
-import copy
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -30,9 +29,11 @@ from interestlens.data import Dataset
 from interestlens.data.splits import Split, leave_last_out, random_holdout, temporal_cut
 from interestlens.evaluate import metrics as M
 from interestlens.evaluate.report import EvaluationReport
+from interestlens.models import build_model
 from interestlens.models.base import Recommender, top_k
+from interestlens.registry import clone
 
-__all__ = ["PROTOCOLS", "ModelSpec", "evaluate", "evaluate_split", "make_split"]
+__all__ = ["PROTOCOLS", "ModelSpec", "evaluate", "evaluate_split", "make_split", "parse_models"]
 
 log = logging.getLogger(__name__)
 
@@ -419,22 +420,27 @@ def _score(
     return frame
 
 
-def clone(model: Recommender) -> Recommender:
-    """An unfitted copy with the same hyperparameters (and runtime components, if any).
+def parse_models(text: str) -> dict[str, Recommender]:
+    """Unfitted models, with their default hyperparameters, from comma-separated names.
+
+    Every model is built here, so an unknown or unavailable name fails before anything
+    is fitted. Pass the result to :func:`evaluate`, which clones each model per fit.
+
+    Raises
+    ------
+    ValueError
+        No name given, or a name that :data:`interestlens.models.MODELS` does not know
+        or cannot import.
 
     Examples
     --------
-    >>> from interestlens.models import Popularity
-    >>> clone(Popularity(window_days=7))
-    Popularity(window_days=7, random_state=0)
+    >>> parse_models("popularity, EASE")
+    {'popularity': Popularity(window_days=None, random_state=0), 'ease': EASE(l2=500.0, max_items=30000, random_state=0)}
     """
-    params = model.get_params()
-    for name in getattr(model, "_components", ()):
-        params[name] = getattr(model, name)
-    try:
-        return type(model)(**params)
-    except TypeError:
-        return copy.deepcopy(model)
+    names = [n.strip().lower() for n in text.split(",") if n.strip()]
+    if not names:
+        raise ValueError("no model named; give --models popularity[,...]")
+    return {name: build_model(name) for name in names}
 
 
 def _build(spec: ModelSpec, fit: bool) -> Recommender:

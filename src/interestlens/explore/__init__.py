@@ -1,6 +1,6 @@
 """Exploration policies that wrap a ranker; every slate carries propensities and a request id.
 
-Build one by name with :func:`build_policy`; :data:`POLICIES` lists the names. See
+Build one by name with :func:`build_policy`; :data:`POLICIES` is the registry of names. See
 :mod:`interestlens.explore.base` for the shared interface.
 """
 
@@ -18,24 +18,34 @@ from interestlens.explore.linear import LinearPolicy
 from interestlens.explore.softmax import Softmax
 from interestlens.explore.thompson import LinTS
 from interestlens.models import Recommender
+from interestlens.registry import Registry
 
 #: Policy name -> class.
-POLICIES: dict[str, type[Policy]] = {
-    cls.name: cls
-    for cls in (
-        EpsilonGreedy,
-        Softmax,
-        LinUCB,
-        LinTS,
-        InterestExplorer,
-        InterestDiversifier,
-        ColdStartBoost,
-    )
-}
+POLICIES: Registry[Policy] = Registry(
+    "policy",
+    {
+        cls.name: cls
+        for cls in (
+            EpsilonGreedy,
+            Softmax,
+            LinUCB,
+            LinTS,
+            InterestExplorer,
+            InterestDiversifier,
+            ColdStartBoost,
+        )
+    },
+)
 
 
 def build_policy(name: str, ranker: Recommender, **params: Any) -> Policy:
-    """An unfitted policy by name; ``params`` are its parameters.
+    """An unfitted policy by name over ``ranker``; ``params`` are its parameters.
+
+    Raises
+    ------
+    ValueError
+        An unknown policy or a parameter it does not take (see
+        :meth:`~interestlens.registry.Registry.build`).
 
     Examples
     --------
@@ -47,13 +57,7 @@ def build_policy(name: str, ranker: Recommender, **params: Any) -> Policy:
     ...
     ValueError: unknown policy 'greedy'; known: epsilon_greedy, softmax, lin_ucb, lin_ts, interest_explorer, interest_diversifier, cold_start
     """
-    cls = POLICIES.get(str(name).lower())
-    if cls is None:
-        raise ValueError(f"unknown policy {name!r}; known: {', '.join(POLICIES)}")
-    try:
-        return cls(ranker, **params)
-    except TypeError as exc:
-        raise ValueError(f"bad parameters for policy {name!r}: {exc}") from exc
+    return POLICIES.build(name, ranker=ranker, **params)
 
 
 __all__ = [

@@ -1,4 +1,4 @@
-"""A private, throw-away PostgreSQL cluster on 127.0.0.1, for tests, benchmarks and demos.
+"""A private, throw-away PostgreSQL cluster on 127.0.0.1, for the tests and the benchmarks.
 
 Uses the server binaries of Debian's ``postgresql`` package; :func:`ensure_installed`
 installs it with ``apt-get`` when missing and running as root. The cluster lives in a
