@@ -285,3 +285,42 @@ def test_interest_vectors_are_unit_vectors_per_interest(ml_engine):
     interests, vecs = ml_engine.interest_vectors("1", k=3)
     assert len(interests) == 3 and vecs.shape == (3, 384)
     np.testing.assert_allclose(np.linalg.norm(vecs, axis=1), 1.0, rtol=1e-6)
+
+
+def test_fold_is_update_without_touching_the_profiler(small_world, encoder, sentiment):
+    tax = small_world
+    first = [Event("u", "space0", "rating", 5, T0), Event("v", "jazz0", "click", 1, T0)]
+    later = [
+        Event("u", "jazz1", "review", 1, T0 + timedelta(days=40), text="wonderful, I loved it"),
+        Event("u", "cooking0", "rating", 1, T0 + timedelta(days=2)),  # out of order on purpose
+    ]
+    fitted = _profiler(tax, encoder, sentiment).fit(_frame(first))
+    before = fitted.long_.copy()
+    state = fitted.fold(_frame(later), fitted.user_state("u"))
+    np.testing.assert_array_equal(fitted.long_, before)  # the profiler is untouched
+    assert fitted.profile("u").n_events == 1
+
+    updated = _profiler(tax, encoder, sentiment).fit(_frame(first))
+    updated.update(_frame(later))
+    assert fitted.profile("u", state=state) == updated.profile("u")
+    # a user new since the fit starts from nothing
+    new = fitted.fold(_frame([Event("w", "space1", "click", 1, T0)]), None)
+    assert fitted.profile("w", state=new).interests[0].label == _label(tax, "space")
+
+
+def test_forget_user_leaves_no_trace_and_other_users_alone(small_world, encoder, sentiment):
+    import pickle
+
+    tax = small_world
+    ev = [
+        Event("zq-rare-user", "space0", "review", 1, T0, text="a rare secret phrase"),
+        Event("v", "jazz0", "click", 1, T0),
+    ]
+    prof = _profiler(tax, encoder, sentiment).fit(_frame(ev))
+    other = prof.profile("v")
+    assert prof.forget_user("zq-rare-user") is True
+    assert prof.profile("zq-rare-user").n_events == 0
+    assert prof.profile("v") == other
+    blob = pickle.dumps(prof)
+    assert b"zq-rare-user" not in blob and b"rare secret phrase" not in blob
+    assert prof.forget_user("zq-rare-user") is False

@@ -111,6 +111,22 @@ class UserText:
     timestamp: pd.Timestamp | None
 
 
+@dataclass(frozen=True)
+class UserState:
+    """One user's profile state, as :meth:`InterestProfiler.fold` returns it (never changed after).
+
+    ``long`` and ``short`` are the decayed signal per fine interest (taxonomy column
+    order), ``ref`` the time (epoch seconds, NaN when unknown) they are decayed to,
+    ``n_events`` the events folded in, ``texts`` what the user wrote, in arrival order.
+    """
+
+    long: np.ndarray
+    short: np.ndarray
+    ref: float
+    n_events: int
+    texts: tuple[UserText, ...] = ()
+
+
 @dataclass
 class InterestProfile:
     """What a user is interested in.
@@ -299,45 +315,120 @@ class InterestProfiler:
         """Fold events into the state (exact for any order of arrival)."""
         if len(events) == 0:
             return
+        rows = self._rows_for(events["user_id"].tolist())
+        texts = self._fold(self.long_, self.short_, self.ref_, self.n_events_, rows, events)
+        for user, text in texts:
+            self.texts_.setdefault(user, []).append(text)
+
+    def _fold(
+        self,
+        long: np.ndarray,
+        short: np.ndarray,
+        ref: np.ndarray,
+        n_events: np.ndarray,
+        rows: np.ndarray,
+        events: pd.DataFrame,
+    ) -> list[tuple[str, UserText]]:
+        """Fold ``events`` (event ``k`` into row ``rows[k]``) into the arrays, in place.
+
+        Returns the events' texts, each with its user, for the caller to keep.
+        """
         cfg = self.config
         signal, senti = self._signals(events)
         ev_int = self._event_interest_matrix(events)
-        rows = self._rows_for(events["user_id"].tolist())
         t = _seconds(events["timestamp"])
         # move each user's reference time to their latest event, decaying the old state
         new_ref = pd.Series(t).groupby(rows).max()
         for r, t_new in new_ref.items():
-            old = self.ref_[r]
+            old = ref[r]
             if np.isnan(t_new):
                 continue
             if np.isnan(old):
-                self.ref_[r] = t_new
+                ref[r] = t_new
             elif t_new > old:
-                self.long_[r] *= 0.5 ** ((t_new - old) / (cfg.long_half_life * DAY))
-                self.short_[r] *= 0.5 ** ((t_new - old) / (cfg.short_half_life * DAY))
-                self.ref_[r] = t_new
-        age = self.ref_[rows] - t
+                long[r] *= 0.5 ** ((t_new - old) / (cfg.long_half_life * DAY))
+                short[r] *= 0.5 ** ((t_new - old) / (cfg.short_half_life * DAY))
+                ref[r] = t_new
+        age = ref[rows] - t
         age = np.where(np.isnan(age), 0.0, age)
-        for state, hl in ((self.long_, cfg.long_half_life), (self.short_, cfg.short_half_life)):
+        for state, hl in ((long, cfg.long_half_life), (short, cfg.short_half_life)):
             w = signal * 0.5 ** (age / (hl * DAY))
             contrib = sp.csr_matrix(
-                (w, (rows, np.arange(len(rows)))), shape=(len(self.user_ids_), len(rows))
+                (w, (rows, np.arange(len(rows)))), shape=(len(state), len(rows))
             )
             state += (contrib @ ev_int).toarray()
-        np.add.at(self.n_events_, rows, 1)
+        np.add.at(n_events, rows, 1)
         has_s = ~np.isnan(senti) | (events["type"].to_numpy(dtype=object) == "search")
+        texts = []
         for k in np.flatnonzero(has_s):
             e = events.iloc[k]
             ts = e["timestamp"]
-            self.texts_.setdefault(e["user_id"], []).append(
-                UserText(
-                    e["text"],
-                    e["type"],
-                    e["item_id"] if isinstance(e["item_id"], str) else None,
-                    0.0 if np.isnan(senti[k]) else float(senti[k]),
-                    None if pd.isna(ts) else ts,
+            texts.append(
+                (
+                    str(e["user_id"]),
+                    UserText(
+                        e["text"],
+                        e["type"],
+                        e["item_id"] if isinstance(e["item_id"], str) else None,
+                        0.0 if np.isnan(senti[k]) else float(senti[k]),
+                        None if pd.isna(ts) else ts,
+                    ),
                 )
             )
+        return texts
+
+    def user_state(self, user_id: str) -> UserState | None:
+        """A copy of one user's fitted state (``None`` for a user the profiler does not know)."""
+        r = self._user_pos.get(str(user_id))
+        if r is None:
+            return None
+        return UserState(
+            self.long_[r].copy(),
+            self.short_[r].copy(),
+            float(self.ref_[r]),
+            int(self.n_events_[r]),
+            tuple(self.texts_.get(str(user_id), ())),
+        )
+
+    def fold(self, events: pd.DataFrame, state: UserState | None) -> UserState:
+        """One user's state with ``events`` (all theirs) folded in, leaving the profiler unchanged.
+
+        ``state`` is where to start: a state an earlier fold returned, or
+        :meth:`user_state` (``None``: a user with no events yet). The result equals what
+        :meth:`update` would make of the user's row, so a server can keep each user's
+        state since a fit beside the fitted profiler, which readers share and nothing
+        writes to.
+        """
+        n_fine = self.long_.shape[1]
+        if state is None:
+            state = UserState(np.zeros(n_fine), np.zeros(n_fine), float("nan"), 0)
+        if len(events) == 0:
+            return state
+        long, short = state.long[None, :].copy(), state.short[None, :].copy()
+        ref = np.array([state.ref])
+        n = np.array([state.n_events], dtype=np.int64)
+        texts = self._fold(long, short, ref, n, np.zeros(len(events), dtype=np.int64), events)
+        return UserState(
+            long[0], short[0], float(ref[0]), int(n[0]), state.texts + tuple(t for _, t in texts)
+        )
+
+    def forget_user(self, user_id: str) -> bool:
+        r"""Erase one user's profile (their row's signal, event count and texts); ``True`` if known.
+
+        The row stays, zeroed, under a tombstone id (``"\x00forgotten:N"``, which no
+        ingested id can equal), so other users' rows keep their positions.
+        """
+        user_id = str(user_id)
+        r = self._user_pos.pop(user_id, None)
+        self.texts_.pop(user_id, None)
+        if r is None:
+            return False
+        self.long_[r] = 0.0
+        self.short_[r] = 0.0
+        self.ref_[r] = np.nan
+        self.n_events_[r] = 0
+        self.user_ids_[r] = f"\x00forgotten:{r}"
+        return True
 
     def update(self, events: pd.DataFrame) -> None:
         """Fold new events (one or many, any users, in any order) into the profiles without a refit.
@@ -373,16 +464,19 @@ class InterestProfiler:
         tot = pos.sum(axis=1, keepdims=True)
         return pos / np.where(tot == 0, 1.0, tot)
 
-    def profile(self, user_id: str, top: int | None = None) -> InterestProfile:
-        """The profile of one user; an unknown user gets an empty profile."""
+    def profile(
+        self, user_id: str, top: int | None = None, *, state: UserState | None = None
+    ) -> InterestProfile:
+        """The profile of one user (from ``state`` when given); an unknown user gets an empty one."""
         cfg = self.config
         top = top or cfg.top
         tax = self.taxonomy
         user_id = str(user_id)
-        r = self._user_pos.get(user_id)
-        if r is None:
+        if state is None:
+            state = self.user_state(user_id)
+        if state is None or state.n_events == 0:
             return InterestProfile(user_id, [], [], [], [], None, 0, None)
-        long_w, short_w = self.long_[r], self.short_[r]
+        long_w, short_w = state.long, state.short
 
         def share(w: np.ndarray) -> np.ndarray:
             pos = np.clip(w, 0, None)
@@ -455,11 +549,11 @@ class InterestProfiler:
         # newest last whatever the order of arrival (a refit reads events in the frame's
         # order, updates in theirs); ties and texts without a time keep arrival order
         texts = sorted(
-            self.texts_.get(user_id, []),
+            state.texts,
             key=lambda t: (t.timestamp is None, 0 if t.timestamp is None else t.timestamp),
         )
         scored = [t.sentiment for t in texts if t.type != "search"]
-        ref = self.ref_[r]
+        ref = state.ref
         return InterestProfile(
             user_id=user_id,
             interests=interests,
@@ -467,7 +561,7 @@ class InterestProfiler:
             dislikes=dislikes,
             texts=texts,
             sentiment=round(float(np.mean(scored)), 4) if scored else None,
-            n_events=int(self.n_events_[r]),
+            n_events=state.n_events,
             as_of=None if np.isnan(ref) else pd.Timestamp(ref, unit="s", tz="UTC"),
         )
 
