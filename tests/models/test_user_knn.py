@@ -7,15 +7,31 @@ import pytest
 
 from interestlens.data import Dataset, Event
 from interestlens.models.user_knn import UserKNN
-from tests.models.contract import RecommenderContract
+from tests.models.contract import FORGET_ME, RecommenderContract, forget_dataset
 
 
 class TestUserKNN(RecommenderContract):
+    forget_keeps_others = False
+
     def make_model(self, random_state: int = 0):
         return UserKNN(k=5, random_state=random_state)
 
+    def test_a_forgotten_user_is_nobody_s_neighbour(self, forgetting):
+        # every other trained user now scores as if the user had never trained the model
+        # (cold users get popularity, which keeps the forgotten user until a refit)
+        ds = forget_dataset()
+        events = ds.events[ds.events["user_id"] != FORGET_ME]
+        refit = self.make_model().fit(Dataset(events, ds.items, ds.users))
+        others = events["user_id"].unique().tolist()
+        before = forgetting.score_all(others)
+        forgetting.forget_user(FORGET_ME)
+        after = forgetting.score_all(others)
+        assert not np.allclose(before, after)
+        assert forgetting.item_ids_.equals(refit.item_ids_)
+        np.testing.assert_allclose(after, refit.score_all(others), rtol=1e-6, atol=1e-7)
 
-class TestUserKNNPearson(RecommenderContract):
+
+class TestUserKNNPearson(TestUserKNN):
     def make_model(self, random_state: int = 0):
         return UserKNN(
             k=5, similarity="pearson", weighting="value", normalize=True, random_state=random_state
