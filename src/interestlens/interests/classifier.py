@@ -9,14 +9,13 @@ global threshold is worth 0.07–0.12 macro-F1 over a fixed 0.5 on MovieLens gen
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import f1_score, precision_score, recall_score
-from sklearn.model_selection import train_test_split
-from sklearn.preprocessing import MultiLabelBinarizer
+
+if TYPE_CHECKING:
+    from sklearn.linear_model import LogisticRegression
 
 _THRESHOLDS = np.round(np.arange(0.05, 0.96, 0.025), 3)
 
@@ -30,6 +29,8 @@ def multilabel_scores(
     y_true: np.ndarray, y_pred: np.ndarray, classes: Sequence[str]
 ) -> dict[str, Any]:
     """Precision, recall and F1, macro- and micro-averaged, plus F1 per class."""
+    from sklearn.metrics import f1_score, precision_score, recall_score
+
     kw: dict[str, Any] = {"zero_division": 0}
     return {
         "macro_f1": float(f1_score(y_true, y_pred, average="macro", **kw)),
@@ -89,6 +90,8 @@ class InterestClassifier:
     def _fit_models(
         self, X: np.ndarray, Y: np.ndarray, C: float
     ) -> list[LogisticRegression | float]:
+        from sklearn.linear_model import LogisticRegression
+
         models: list[LogisticRegression | float] = []
         for j in range(Y.shape[1]):
             y = Y[:, j]
@@ -116,6 +119,10 @@ class InterestClassifier:
         labels_val: Sequence[Sequence[str]] | None = None,
     ) -> InterestClassifier:
         """Learn the labels of ``X``; tune ``C`` and the threshold on validation."""
+        from sklearn.metrics import f1_score
+        from sklearn.model_selection import train_test_split
+        from sklearn.preprocessing import MultiLabelBinarizer
+
         X = _as_features(X)
         if X.shape[0] != len(labels):
             raise ValueError(f"{X.shape[0]} vectors for {len(labels)} label lists")

@@ -21,10 +21,6 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from scipy.optimize import linear_sum_assignment
-from sklearn.cluster import KMeans, MiniBatchKMeans
-from sklearn.decomposition import TruncatedSVD
-from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
 BROAD, FINE = 0, 1
 _WORD = re.compile(r"[a-z][a-z'\-]+")
@@ -85,6 +81,8 @@ def behaviour_vectors(item_user: sp.spmatrix, dims: int = 64, random_state: int 
 
     Items without any engagement get a zero vector.
     """
+    from sklearn.decomposition import TruncatedSVD
+
     m = sp.csr_matrix(item_user, dtype=np.float64)
     m.data = np.abs(m.data)
     norms = np.sqrt(np.asarray(m.multiply(m).sum(axis=1)).ravel())
@@ -135,6 +133,8 @@ def label_terms(
 
 
 def _title_words(title: str) -> list[str]:
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
     return [w for w in _WORD.findall(title.lower()) if len(w) > 2 and w not in ENGLISH_STOP_WORDS]
 
 
@@ -310,6 +310,8 @@ def _match_ids(
     """Old id for each new group whose members overlap an old group's enough (Hungarian)."""
     if not new_groups or not old_groups:
         return [None] * len(new_groups)
+    from scipy.optimize import linear_sum_assignment
+
     jac = np.zeros((len(new_groups), len(old_groups)))
     for i, a in enumerate(new_groups):
         for j, b in enumerate(old_groups):
@@ -423,6 +425,8 @@ class InterestTaxonomy:
         previous
             An earlier fit: interests whose members largely match keep their ids.
         """
+        from sklearn.cluster import KMeans, MiniBatchKMeans
+
         n = len(item_ids)
         if n == 0:
             raise ValueError("cannot build interests from an empty catalogue")
