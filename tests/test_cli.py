@@ -429,9 +429,9 @@ def test_help_shows_every_option_text_whole_and_no_flag_hints():
 
 
 def test_json_output_is_strict_json(capsys):
-    from interestlens.cli import _emit_json
+    from interestlens.cli.render import emit_json
 
-    _emit_json({"items": [{"score": float("nan"), "propensity": 0.5}], "x": float("inf")})
+    emit_json({"items": [{"score": float("nan"), "propensity": 0.5}], "x": float("inf")})
     text = capsys.readouterr().out
 
     def refuse(constant: str) -> None:
