@@ -13,6 +13,9 @@ from interestlens.explore.base import slate_frequencies
 
 NOW = pd.Timestamp("2024-03-01", tz="UTC")
 USER = "u3"
+#: A user the forget tests serve online: distinctive, so its bytes in a pickled policy can
+#: only mean the policy kept the id.
+FORGET_ME = "forget-me-online-9d1e"
 
 
 def draws(policy: Policy, n: int, user: str = USER, k: int = 4, explore: float = 0.5):
@@ -31,6 +34,12 @@ def exposure(slates: list[Slate], item: str) -> float:
     return float(
         np.mean([len(s) - s.item_ids.index(item) if item in s.item_ids else 0 for s in slates])
     )
+
+
+def held_ids(policy: Policy) -> list[str]:
+    """Whether :data:`FORGET_ME` is anywhere in the pickled policy (UTF-8 or UTF-32)."""
+    blob = pickle.dumps(policy)
+    return [u for u in (FORGET_ME,) if u.encode() in blob or u.encode("utf-32-le") in blob]
 
 
 class PolicyContract:
@@ -174,3 +183,77 @@ class PolicyContract:
         rec = s.record()
         assert rec["policy"] == policy.name and rec["params"] == policy.get_params()
         assert rec["timestamp"] == NOW and rec["explore"] == 0.5
+
+    # ----- forgetting a user ----------------------------------------------------------
+    #: Whether the policy learns per user (user vectors, interests), so that a fitted user
+    #: is served differently from a stranger before being forgotten.
+    learns_per_user = False
+
+    def test_forget_user_drops_their_slates_and_keeps_everyone_elses(self, policy):
+        mine = [policy.recommend(FORGET_ME, k=4, explore=self.explore, now=NOW) for _ in range(3)]
+        theirs = policy.recommend("u5", k=4, explore=self.explore, now=NOW)
+        for s in mine:  # rewards teach the policy about the user (where it learns per user)
+            for item in s.item_ids:
+                policy.update(s.request_id, item, 1.0)
+        assert held_ids(policy) == [FORGET_ME]
+        shown, rewards = policy.shown_.copy(), policy.rewards_.copy()
+
+        assert policy.forget_user(FORGET_ME) is True
+        assert held_ids(policy) == []
+        assert [s.user_id for s in policy.pending_.values()] == ["u5"]
+        for s in mine:
+            with pytest.raises(KeyError, match="unknown request_id"):
+                policy.update(s.request_id, s.item_ids[0], 1.0)
+        # what the user taught about items stays until the next fit
+        np.testing.assert_array_equal(policy.shown_, shown)
+        np.testing.assert_array_equal(policy.rewards_, rewards)
+        policy.update(theirs.request_id, theirs.item_ids[0], 1.0)
+        assert policy.rewards_.sum() == rewards.sum() + 1.0
+
+    def served(self, policy: Policy, user: str, scores: np.ndarray) -> np.ndarray:
+        """Where the policy would put each item for ``user`` given the ranker's ``scores``."""
+        return policy.slate_distribution(
+            user, k=4, explore=self.explore, scores=scores, exclude_seen=False, n_draws=100
+        ).probabilities
+
+    def test_forget_user_makes_a_fitted_user_a_stranger(self, policy):
+        # the same ranker scores for both users: only the policy's own state can differ
+        scores = policy.ranker.score_all([USER])[0]
+        s = policy.recommend(USER, k=4, explore=self.explore, now=NOW)
+        policy.update(s.request_id, s.item_ids[-1], 1.0)
+        if self.learns_per_user:
+            assert not np.array_equal(
+                self.served(policy, USER, scores), self.served(policy, "never-seen", scores)
+            )
+        assert policy.forget_user(USER) is True
+        np.testing.assert_array_equal(
+            self.served(policy, USER, scores), self.served(policy, "never-seen", scores)
+        )
+        assert policy.forget_user(USER) is False
+
+    def test_forget_user_after_the_ranker_forgot_them(self, tiny_world, tiny_ranker, tiny_taxonomy):
+        # the engine forgets every component, in no promised order
+        ds, vecs = tiny_world
+        ranker = pickle.loads(pickle.dumps(tiny_ranker))
+        policy = self.make(ranker, random_state=7).fit(
+            ds, item_vectors=vecs, taxonomy=tiny_taxonomy
+        )
+        scores = ranker.score_all([USER])[0]
+        policy.recommend(USER, k=4, explore=self.explore, now=NOW)
+        assert ranker.forget_user(USER) is True
+        assert policy.forget_user(USER) is True
+        assert not any(s.user_id == USER for s in policy.pending_.values())
+        np.testing.assert_array_equal(
+            self.served(policy, USER, scores), self.served(policy, "never-seen", scores)
+        )
+
+    def test_forgetting_an_unknown_user_changes_nothing(self, policy):
+        s = policy.recommend(USER, k=4, explore=self.explore, now=NOW)
+        before = pickle.dumps(policy)
+        assert policy.forget_user("nobody") is False
+        assert pickle.dumps(policy) == before
+        policy.update(s.request_id, s.item_ids[0], 1.0)
+
+    def test_forget_user_needs_a_fitted_policy(self, tiny_ranker):
+        with pytest.raises(RuntimeError, match="not fitted"):
+            self.make(tiny_ranker).forget_user(USER)

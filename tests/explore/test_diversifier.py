@@ -20,6 +20,8 @@ def formula_inputs(policy, k):
 
 
 class TestInterestDiversifier(PolicyContract):
+    learns_per_user = True
+
     def make(self, ranker, **params):
         return InterestDiversifier(ranker, **params)
 
@@ -106,6 +108,8 @@ class TestInterestDiversifier(PolicyContract):
 
 class TestRandomisedInterestDiversifier(PolicyContract):
     """``temperature > 0``: the same formula, drawn position by position."""
+
+    learns_per_user = True
 
     mc_slack = 0.07
 

@@ -16,6 +16,8 @@ from tests.explore.policy_contract import NOW, USER, PolicyContract, draws
 
 
 class TestInterestExplorer(PolicyContract):
+    learns_per_user = True
+
     def make(self, ranker, **params):
         return InterestExplorer(ranker, **params)
 

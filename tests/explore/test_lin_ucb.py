@@ -60,3 +60,26 @@ class TestLinUCB(PolicyContract):
             LinUCB(tiny_ranker, alpha=-1).fit(tiny_world[0], item_vectors=tiny_world[1])
         with pytest.raises(ValueError, match="item_vectors must be an"):
             LinUCB(tiny_ranker).fit(tiny_world[0], item_vectors=np.zeros((3, 4)))
+
+
+@pytest.mark.parametrize("ranker_first", [False, True])
+def test_forget_user_erases_the_user_vector(tiny_world, tiny_ranker, ranker_first):
+    import pickle
+
+    ds, vecs = tiny_world
+    ranker = pickle.loads(pickle.dumps(tiny_ranker))
+    policy = LinUCB(ranker, dims=4).fit(ds, item_vectors=vecs)
+    s = policy.recommend("someone new", k=4, explore=0.5, now=NOW)
+    policy.update(s.request_id, s.item_ids[0], 1.0)
+    assert np.any(policy.user_vector(USER)) and np.any(policy.user_vector("someone new"))
+    row = ranker.user_ids_.get_loc(USER)
+    if ranker_first:
+        ranker.forget_user(USER)
+    assert policy.forget_user(USER) and policy.forget_user("someone new")
+    for user in (USER, "someone new"):
+        np.testing.assert_array_equal(policy.user_vector(user), np.zeros(4))
+    assert not policy.user_sum_[row].any() and policy.user_n_[row] == 0
+    assert USER not in policy.user_ids_ and policy.new_users_ == {}
+    # everyone else keeps their vector
+    other = LinUCB(tiny_ranker, dims=4).fit(ds, item_vectors=vecs)
+    np.testing.assert_array_equal(policy.user_vector("u5"), other.user_vector("u5"))

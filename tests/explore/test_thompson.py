@@ -7,6 +7,8 @@ from tests.explore.policy_contract import NOW, USER, PolicyContract
 
 
 class TestLinTS(PolicyContract):
+    learns_per_user = True
+
     mc_slack = 0.07
 
     def make(self, ranker, **params):

@@ -279,8 +279,9 @@ class Policy(abc.ABC):
     """Base class of every exploration policy.
 
     Subclasses implement :meth:`_select` (the slate when ``explore > 0``) and may extend
-    :meth:`_fit`, :meth:`_served` and :meth:`_learn`; id handling, seen-item exclusion,
-    the greedy short cut at ``explore = 0``, request bookkeeping and feedback live here.
+    :meth:`_fit`, :meth:`_served`, :meth:`_learn` and, where they learn per user,
+    :meth:`_forget`; id handling, seen-item exclusion, the greedy short cut at
+    ``explore = 0``, request bookkeeping, feedback and forgetting a user live here.
 
     Online learning shared by the policies that do not model rewards themselves: each
     item's rewards against the average reward per impression shift its exploitation
@@ -625,6 +626,43 @@ class Policy(abc.ABC):
             self.rewards_[col] += r - old
             self.reward_sq_ += r * r - old * old
             self._learn(served, pos, old, r)
+
+    def forget_user(self, user_id: str) -> bool:
+        """Erase what the policy holds about one user; returns whether it held anything.
+
+        The user's pending slates are dropped, so feedback for them raises ``KeyError``
+        like any unknown request, and the policy's own per-user learned state goes (see
+        :meth:`_forget`): afterwards the policy treats the user as one it never saw.
+        What the user's feedback taught about items and about everyone (impression and
+        reward counts per item, a linear policy's reward model, an interest transition
+        table) stays until the next :meth:`fit`: it names no user. The ranker is not
+        touched: it may be shared by several policies and has its own
+        :meth:`~interestlens.models.Recommender.forget_user`.
+
+        Examples
+        --------
+        >>> from interestlens.data import Dataset, Event
+        >>> from interestlens.models import Popularity
+        >>> from interestlens.explore import EpsilonGreedy
+        >>> ds = Dataset.from_records([Event(f"u{u}", f"i{i}", "click")
+        ...                            for u in range(6) for i in range(u + 2)])
+        >>> policy = EpsilonGreedy(Popularity()).fit(ds)
+        >>> slate = policy.recommend("u1", k=2)
+        >>> policy.forget_user("u1"), policy.forget_user("u1"), len(policy.pending_)
+        (True, False, 0)
+        """
+        self._check_fitted()
+        user_id = str(user_id)
+        with self._lock:
+            served = [rid for rid, s in self.pending_.items() if s.user_id == user_id]
+            for rid in served:
+                del self.pending_[rid]
+            learned = self._forget(user_id)
+        return bool(served) or learned
+
+    def _forget(self, user_id: str) -> bool:
+        """Erase the subclass's per-user learned state (called under the lock); whether there was any."""
+        return False
 
     # ----- shared pieces ------------------------------------------------------------
     def _item_vectors(self, dataset: Dataset, item_vectors: np.ndarray | None) -> np.ndarray:

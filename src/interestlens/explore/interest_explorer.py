@@ -129,7 +129,9 @@ class InterestPolicy(Policy):
     Fitting maps every item to its fine interest of the taxonomy (given, or fitted on the
     item vectors) and reads, for every user, the interests in the order they first
     reached each one. A positive reward on an item of an interest new to the user makes
-    it one of theirs.
+    it one of theirs. :meth:`~interestlens.explore.Policy.forget_user` drops the user's
+    interests; what their reaches added to a table shared by all users stays until the
+    next fit.
     """
 
     def _fit(self, dataset: Dataset, item_vectors: np.ndarray | None, taxonomy: Any) -> None:
@@ -166,6 +168,9 @@ class InterestPolicy(Policy):
     def _reach(self, history: list[int], cluster: int) -> None:
         """Called before ``cluster`` joins a user's interests ``history`` through feedback."""
         return None
+
+    def _forget(self, user_id: str) -> bool:
+        return self.user_interests_.pop(user_id, None) is not None
 
     def _learn(self, served: _Served, position: int, old: float, new: float) -> None:
         cluster = int(self.clusters_[served.cols[position]])

@@ -33,6 +33,7 @@ from sklearn.decomposition import PCA
 from interestlens.data import Dataset
 from interestlens.explore.base import Policy, _Served, check_positive, robust_z
 from interestlens.models import Recommender
+from interestlens.models.base import without_id
 
 _REFRESH = 1000
 
@@ -86,6 +87,10 @@ class RidgeState:
 class LinearPolicy(Policy):
     """Base of the linear contextual bandits: features, the shared ridge model, online updates.
 
+    :meth:`~interestlens.explore.Policy.forget_user` erases the user's vector (the sum of
+    their fitted engagements and what their rewards added); the shared ridge model keeps
+    what their slates taught it until the next fit.
+
     Parameters
     ----------
     ranker
@@ -122,6 +127,9 @@ class LinearPolicy(Policy):
         pca = PCA(n_components=r, whiten=True, random_state=self.random_state).fit(vecs)
         self.item_features_ = pca.transform(vecs) / math.sqrt(r)
         seen = self.ranker.seen_.astype(np.float64)
+        # the rows of user_sum_ and user_n_, kept here so that the policy can find a user's
+        # row to erase whether or not the ranker forgot them first
+        self.user_ids_ = self.ranker.user_ids_
         self.user_sum_ = np.asarray(seen @ self.item_features_)
         self.user_n_ = np.asarray(seen.sum(axis=1)).ravel()
         self.new_users_: dict[str, tuple[np.ndarray, float]] = {}
@@ -132,7 +140,7 @@ class LinearPolicy(Policy):
     # ----- features ---------------------------------------------------------------
     def user_vector(self, user_id: str) -> np.ndarray:
         """The user's reduced interest vector (zeros for a user with no known engagement)."""
-        r = self.ranker.user_ids_.get_indexer([user_id])[0]
+        r = self.user_ids_.get_indexer([user_id])[0]
         total, n = (self.user_sum_[r], self.user_n_[r]) if r >= 0 else (0.0, 0.0)
         extra = self.new_users_.get(user_id)
         if extra is not None:
@@ -172,3 +180,11 @@ class LinearPolicy(Policy):
             total, n = self.new_users_.get(served.user_id, (0.0, 0.0))
             col = served.cols[position]
             self.new_users_[served.user_id] = (total + self.item_features_[col], n + 1.0)
+
+    def _forget(self, user_id: str) -> bool:
+        row = int(self.user_ids_.get_indexer([user_id])[0])
+        if row >= 0:
+            self.user_ids_ = without_id(self.user_ids_, row)
+            self.user_sum_[row] = 0.0
+            self.user_n_[row] = 0.0
+        return self.new_users_.pop(user_id, None) is not None or row >= 0

@@ -44,6 +44,22 @@ def top_k(scores: np.ndarray, k: int) -> np.ndarray:
     return np.take_along_axis(part, order, axis=1)
 
 
+def without_id(ids: pd.Index, row: int) -> pd.Index:
+    r"""``ids`` with the id at ``row`` replaced by a tombstone (:data:`FORGOTTEN` and the row).
+
+    Positions stay put, so every array aligned with ``ids`` stays aligned, and the old
+    id is in none of the new index's data.
+
+    Examples
+    --------
+    >>> without_id(pd.Index(["a", "b"]), 0).tolist()
+    ['\x00forgotten-0', 'b']
+    """
+    new = ids.to_numpy(dtype=object, copy=True)
+    new[row] = f"{FORGOTTEN}{row}"
+    return pd.Index(new, dtype=ids.dtype, name=ids.name)
+
+
 def erase_user_row(state: np.ndarray | sp.spmatrix | sp.sparray, row: int) -> None:
     """Erase user ``row`` of per-user ``state`` in place, keeping every other row's position.
 
@@ -338,9 +354,7 @@ class Recommender(abc.ABC):
         row = int(self.user_ids_.get_indexer(pd.Index([str(user_id)], dtype=object))[0])
         if row < 0:
             return False
-        ids = self.user_ids_.to_numpy(dtype=object, copy=True)
-        ids[row] = f"{FORGOTTEN}{row}"
-        self.user_ids_ = pd.Index(ids, dtype=self.user_ids_.dtype, name=self.user_ids_.name)
+        self.user_ids_ = without_id(self.user_ids_, row)
         self.active_[row] = False
         for name in ("seen_", *self._user_state):
             state = getattr(self, name, None)
