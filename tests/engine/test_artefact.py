@@ -158,6 +158,16 @@ def test_versions_accumulate_and_current_names_the_newest(tmp_path: Path) -> Non
         read_artefact(tmp_path, "v000009")
 
 
+def test_versions_are_as_readable_as_the_umask_allows(tmp_path: Path) -> None:
+    old = os.umask(0o022)
+    try:
+        folder = write_artefact({"x": np.zeros(20_000)}, tmp_path / "root", meta={})
+    finally:
+        os.umask(old)
+    assert folder.stat().st_mode & 0o777 == 0o755
+    assert all(p.stat().st_mode & 0o044 == 0o044 for p in folder.rglob("*"))
+
+
 def test_prune_keeps_the_newest_and_the_current(tmp_path: Path) -> None:
     for i in range(5):
         write_artefact({"i": i}, tmp_path, meta={})

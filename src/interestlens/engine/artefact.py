@@ -41,8 +41,8 @@ import hashlib
 import json
 import os
 import pickle
+import secrets
 import shutil
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -106,7 +106,10 @@ def write_artefact(obj: Any, root: str | Path, *, meta: dict[str, Any]) -> Path:
         existing = list_versions(root)
         number = int(existing[-1][1:]) + 1 if existing else 1
         name = f"v{number:0{_VERSION_DIGITS}d}"
-        tmp = Path(tempfile.mkdtemp(prefix=_TMP_PREFIX, dir=root))
+        # not tempfile.mkdtemp: its folder is private (0700), and the published version
+        # must be readable by whoever may read root (servers under another user)
+        tmp = root / f"{_TMP_PREFIX}{os.getpid()}-{secrets.token_hex(4)}"
+        tmp.mkdir()
         try:
             arrays = _write_payload(obj, tmp)
             pickle_bytes = (tmp / _PICKLE).read_bytes()
