@@ -82,3 +82,44 @@ def test_text_hash_is_utf8_blake2b():
 
     assert text_hash("café") == hashlib.blake2b("café".encode(), digest_size=16).digest()
     assert text_hash("a") != text_hash("a ")
+
+
+def _on_disk(directory) -> bytes:
+    """Every byte of the cache's files: the database and, where present, its log."""
+    return b"".join(p.read_bytes() for p in sorted(directory.glob(EmbeddingCache.FILENAME + "*")))
+
+
+def test_forget_texts_deletes_every_model_s_vector_and_leaves_the_rest(tmp_path):
+    rng = np.random.default_rng(1)
+    mine = ["my honest review of the film", "cheap flights to lisbon"]
+    others = [f"someone else's text {i}" for i in range(50)]
+    vecs = {t: rng.standard_normal(16).astype(np.float32) for t in mine + others}
+    with EmbeddingCache(tmp_path) as cache:
+        for model in ("m1", "m2"):
+            cache.put_many(model, {text_hash(t): v for t, v in vecs.items()})
+        cache.put_many("m3", {text_hash(mine[0]): vecs[mine[0]]})
+        assert cache.forget_texts([*mine, mine[0], "never cached"]) == 5
+        assert cache.forget_texts(mine) == 0
+        assert cache.count() == 100 and cache.count("m3") == 0
+        for model in ("m1", "m2"):
+            assert cache.get_many(model, [text_hash(t) for t in mine]) == {}
+            got = cache.get_many(model, [text_hash(t) for t in others])
+            assert all(np.array_equal(got[text_hash(t)], vecs[t]) for t in others)
+        assert cache.forget_texts([]) == 0
+
+
+def test_forget_texts_leaves_no_byte_of_them_on_disk(tmp_path):
+    rng = np.random.default_rng(2)
+    mine = {f"review {i} by the forgotten user": rng.standard_normal(32) for i in range(3)}
+    # a reader in another connection, as a server beside the refit would hold
+    with EmbeddingCache(tmp_path) as cache, EmbeddingCache(tmp_path) as other:
+        cache.put_many("m", {text_hash(t): v for t, v in mine.items()})
+        cache.put_many("m", {text_hash(f"kept {i}"): rng.standard_normal(32) for i in range(200)})
+        other.get_many("m", [text_hash("kept 0")])
+        traces = [text_hash(t) for t in mine] + [
+            np.asarray(v, dtype=np.float32).tobytes()[:64] for v in mine.values()
+        ]
+        assert all(t in _on_disk(tmp_path) for t in traces)
+        assert cache.forget_texts(list(mine)) == 3
+        assert not [t for t in traces if t in _on_disk(tmp_path)]
+        assert other.count("m") == 200

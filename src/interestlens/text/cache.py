@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 
@@ -46,8 +46,8 @@ class EmbeddingCache:
     -----
     Rows are never updated: a (model id, text hash) pair names one vector for good, so a
     writer that loses a race to another process simply keeps the row already there
-    (``INSERT OR IGNORE``). Nothing is ever evicted; delete the file to reclaim space
-    (about 1.6 kB per 384-d vector).
+    (``INSERT OR IGNORE``). Nothing is evicted but by :meth:`forget_texts` (a user's own
+    words, on request); delete the file to reclaim space (about 1.6 kB per 384-d vector).
 
     Examples
     --------
@@ -70,6 +70,8 @@ class EmbeddingCache:
         self._conn = connect_wal(self.path, synchronous="NORMAL")
         # reading vectors through a memory map saves a fifth of a warm lookup
         self._conn.execute("PRAGMA mmap_size=268435456")
+        # deleted rows are overwritten with zeros, not left in free space (forget_texts)
+        self._conn.execute("PRAGMA secure_delete=ON")
         self._conn.execute(
             "CREATE TABLE IF NOT EXISTS embeddings ("
             " model_id TEXT NOT NULL,"
@@ -141,6 +143,51 @@ class EmbeddingCache:
                 self._conn.execute("ROLLBACK")
                 raise
             self._conn.execute("COMMIT")
+
+    def forget_texts(self, texts: Iterable[str]) -> int:
+        """Delete the vectors of ``texts`` under every model; returns how many were stored.
+
+        For erasing a user's own words (reviews, searches): afterwards neither their
+        vectors nor their hashes are in the cache's files. The deleted rows are
+        overwritten with zeros where they lay (SQLite's ``secure_delete``), and the
+        write-ahead log, which still holds the pages as they were before, is checkpointed
+        into the database and truncated. Where another connection is reading at that
+        moment the log cannot be truncated yet: the old page images then stay in it until
+        a later :meth:`forget_texts` finds no reader, or the last connection to the file
+        closes (SQLite then checkpoints the log and removes it).
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> with tempfile.TemporaryDirectory() as d, EmbeddingCache(d) as cache:
+        ...     cache.put_many("m", {text_hash("my review"): np.ones(3, dtype=np.float32)})
+        ...     cache.forget_texts(["my review", "never cached"]), cache.count()
+        (1, 0)
+        """
+        hashes = list({text_hash(t) for t in texts})
+        removed = 0
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                # by model, so that each lookup uses the (model_id, text_hash) key
+                models = [
+                    m for (m,) in self._conn.execute("SELECT DISTINCT model_id FROM embeddings")
+                ]
+                for model_id in models:
+                    for start in range(0, len(hashes), _CHUNK):
+                        chunk = hashes[start : start + _CHUNK]
+                        removed += self._conn.execute(
+                            "DELETE FROM embeddings WHERE model_id = ?"
+                            f" AND text_hash IN ({','.join('?' * len(chunk))})",
+                            (model_id, *chunk),
+                        ).rowcount
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+            if removed:
+                self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        return removed
 
     def count(self, model_id: str | None = None) -> int:
         """Number of stored vectors, of one model or of all."""
