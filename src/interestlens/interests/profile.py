@@ -221,6 +221,10 @@ class InterestProfiler:
         self.sentiment = sentiment
 
     # ----- signals ------------------------------------------------------------
+    def signals(self, events: pd.DataFrame) -> np.ndarray:
+        """Each event's signal: positive for evidence of interest, negative against."""
+        return self._signals(events)[0]
+
     def _signals(self, events: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         """Signal strength of each event, and each text event's sentiment (NaN elsewhere)."""
         cfg = self.config
