@@ -32,7 +32,6 @@ ThreadsOpt = Annotated[
     int | None,
     typer.Option(
         "--threads",
-        min=1,
         help="Threads for training (default: one per core); 1 on a machine busy with other work.",
     ),
 ]
@@ -174,6 +173,8 @@ def load_config(path: Path | None, data_dir: Path, threads: int | None = None) -
 
     from interestlens.engine import Config
 
+    if threads is not None and threads < 1:
+        raise CLIError(f"--threads must be at least 1, got {threads}")
     config = replace(Config.from_toml(path) if path else Config(), data_dir=data_dir)
     return config if threads is None else replace(config, threads=threads)
 
