@@ -7,10 +7,12 @@ Face TEI, llama.cpp, Ollama, LiteLLM and others also serve.
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 import numpy as np
+
+if TYPE_CHECKING:
+    import httpx
 
 
 class EndpointError(RuntimeError):
@@ -83,6 +85,8 @@ class EndpointClient:
         self.max_retries = max_retries
         self.backoff = backoff
         self.timeout = timeout
+        import httpx
+
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._client = httpx.Client(timeout=timeout, headers=headers)
 
@@ -95,6 +99,8 @@ class EndpointClient:
             After the last retry, or at once on a non-retryable answer or a malformed
             response; the message names the URL and the last status or error.
         """
+        import httpx
+
         payload: dict[str, Any] = {"input": texts}
         if self.model is not None:
             payload["model"] = self.model
