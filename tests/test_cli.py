@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from interestlens import __version__
+from interestlens.engine.artefact import list_versions
 from tests.conftest import LIGHT_HYBRID
 
 BIN = Path(sys.executable).with_name("interestlens")
@@ -164,7 +165,7 @@ def test_demo_fits_and_shows_a_profile(tmp_path):
         for r in results.values()
     )
     assert doc["profile"]["user_id"] == "1" and len(doc["profile"]["interests"]) == 10
-    assert (tmp_path / "engine" / "engine.pkl").exists()
+    assert list_versions(tmp_path / "engine") == ["v000001"]
 
 
 @pytest.fixture(scope="module")

@@ -231,3 +231,31 @@ def test_catalogue_option_errors_are_one_line(tmp_path, args, message):
     )
     assert p.returncode == 2 and message in p.stderr
     assert len(p.stderr.strip().splitlines()) == 1
+
+
+def test_a_refit_writes_a_new_version_and_keeps_the_interests(shop):
+    before = shop.json("interests")["interests"]
+    doc = shop.json("fit", "--config", "examples/shop/light.toml", "--threads", "1")
+    engine_dir = shop.root / ".interestlens" / "engine"
+    assert Path(doc["saved"]).name == "v000002" and doc["generation"] == 2
+    assert sorted(p.name for p in engine_dir.iterdir() if p.name.startswith("v")) == [
+        "v000001",
+        "v000002",
+    ]
+    after = shop.json("interests")["interests"]
+    assert [(i["interest_id"], i["label"]) for i in after] == [
+        (i["interest_id"], i["label"]) for i in before
+    ]
+    bad = shop.run(["interestlens", "fit", "--threads", "0"])
+    assert bad.returncode == 2 and "--threads must be at least 1" in bad.stderr
+
+
+def test_forget_erases_a_user_from_the_store_and_the_saved_engine(shop):
+    assert shop.json("profile", "C002")["user_id"] == "C002"
+    doc = shop.json("forget", "C002")
+    assert doc["user_id"] == "C002" and doc["events_deleted"] > 0
+    assert doc["components"]["store"] and doc["components"]["profiler"]
+    gone = shop.run(["interestlens", "profile", "C002"])
+    assert gone.returncode == 2 and "unknown user 'C002'" in gone.stderr
+    again = shop.json("forget", "C002")
+    assert again["events_deleted"] == 0 and not again["components"]["store"]

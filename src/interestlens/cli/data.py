@@ -100,18 +100,17 @@ def read_catalogue(
     return items_df, users_df, reports
 
 
-def print_sources(sources: Mapping[str, Sequence[Mapping[str, Any]]]) -> None:
+def print_sources(sources: Sequence[Mapping[str, Any]]) -> None:
     """A line per file read (what it held, how many rows were refused), then the refusals.
 
-    ``sources`` maps what the files hold (items, users, events) to their reports' dicts.
+    Each source is a load report's ``to_dict()`` with the ``kind`` of rows it held.
     """
-    for kind, docs in sources.items():
-        for doc in docs:
-            render.say(
-                f"{doc['source']}: {doc['loaded']:,} {kind}"
-                + (f", {doc['rejected']:,} rejected" if doc["rejected"] else "")
-            )
-    render.rejections([doc for docs in sources.values() for doc in docs])
+    for doc in sources:
+        render.say(
+            f"{doc['source']}: {doc['loaded']:,} {doc['kind']}"
+            + (f", {doc['rejected']:,} rejected" if doc["rejected"] else "")
+        )
+    render.rejections(sources)
 
 
 def is_dataset(name: str) -> bool:
@@ -203,7 +202,7 @@ def ingest(
         if doc["stored"] + doc["rejected"] + doc["duplicates"] == 0:
             raise CLIError(f"{f}: no rows")
         files_read.append(doc)
-    in_store = engine.info()["n_events"]
+    in_store = engine.slate_store.count()
     sources = [*entities.values(), *files_read]
     doc = {
         "store": config.store_url,

@@ -52,8 +52,8 @@ def _fit_data(
     store: str | None,
     events: dict[str, tuple[str, Any]],
     catalogue: tuple[Path | None, Path | None, str | None, str | None, str],
-) -> tuple[Dataset, dict[str, list[dict[str, Any]]]]:
-    """What ``fit`` learns from, and the report of each file read for it, by what it holds.
+) -> tuple[Dataset, list[dict[str, Any]]]:
+    """What ``fit`` learns from, and the report of each file read for it.
 
     ``store_url`` names the engine's store; ``events`` maps each event-file option given on the command line (``--map``, ``--type``,
     ...) to its :func:`interestlens.data.loaders.load` keyword and value; ``catalogue``
@@ -76,7 +76,7 @@ def _fit_data(
     if dataset is None:
         stored = engine.dataset_from_store()
         if len(stored.events):
-            return stored, {}
+            return stored, []
         if store is not None:
             raise CLIError(f"no events in {store} to fit on")
         render.say(
@@ -85,7 +85,7 @@ def _fit_data(
             stderr=True,
         )
     if not file_options:
-        return load_dataset(dataset), {}
+        return load_dataset(dataset), []
     items_df, users_df, read = read_catalogue(*catalogue)
     options = {key: v for key, v in events.values() if v}
     if items_df is not None:
@@ -95,9 +95,8 @@ def _fit_data(
         raise CLIError(f"{dataset} is a bandit log, not events")
     if users_df is not None:
         ds = Dataset(ds.events, ds.items, users_df, name=ds.name, report=ds.report)
-    sources = {kind: [r.to_dict()] for kind, r in read.items()}
-    if ds.report is not None:
-        sources["events"] = [ds.report.to_dict()]
+    reports = [*read.items(), *([("events", ds.report)] if ds.report is not None else [])]
+    sources = [dict(r.to_dict(), kind=kind) for kind, r in reports]
     if len(ds.events) == 0:
         print_sources(sources)
         raise CLIError(f"{dataset}: no events to fit on")
@@ -338,10 +337,13 @@ def forget(
     if json_out:
         render.emit_json(doc)
         return
+    render.say(
+        f"forgot user {doc['user_id']}: {doc['events_deleted']:,} events deleted from the store"
+    )
     render.table(
-        f"forgot user {doc['user_id']}: {doc['events_deleted']:,} events deleted",
-        ("component", "erased"),
-        [(name, "yes" if done else "no") for name, done in doc["components"].items()],
+        "what held the user",
+        ("component", "held the user"),
+        [(name, "yes" if held else "") for name, held in doc["components"].items()],
     )
     if doc["note"]:
         render.say(doc["note"])
