@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import tempfile
 from dataclasses import replace
 from datetime import timedelta
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -14,7 +16,7 @@ from interestlens.explore import POLICIES
 
 
 def test_unfitted_engine_says_so():
-    with pytest.raises(NotFittedError, match="call fit"):
+    with pytest.raises(NotFittedError, match="not fitted"):
         Engine().profile("1")
 
 
@@ -39,16 +41,15 @@ def test_taxonomy_levels(ml_engine):
         ml_engine.interests("middle")
 
 
-def _twin(engine: Engine) -> Engine:
-    """A second engine on the same fit, with profiles of its own (observe changes them)."""
-    twin = Engine(engine.config, encoder=engine.encoder, sentiment=engine.sentiment)
-    twin._state = replace(
-        engine.state,
-        profiler=engine.state.profiler.copy(),
-        observed=[],
-        observed_by_user={},
-        policies={},
-    )
+def _twin(engine: Engine, data_dir: Path | None = None) -> Engine:
+    """A second engine on the same snapshot, with a store and a ledger of its own.
+
+    The snapshot's components are shared: never forget a user in a twin.
+    """
+    config = replace(engine.config, data_dir=Path(data_dir or tempfile.mkdtemp()), store=None)
+    twin = Engine(config, encoder=engine.encoder, sentiment=engine.sentiment)
+    with twin._write:
+        twin._install(replace(engine.snapshot, watermark=0))
     return twin
 
 
@@ -56,12 +57,12 @@ def test_observe_updates_the_next_profile(ml_engine, ml_small):
     engine = _twin(ml_engine)
     before = engine.profile("1")
     anim = next(i for i in engine.interests("fine") if i.terms and i.terms[0] == "animation")
-    members = sorted(engine.state.taxonomy.members(anim.interest_id))[:8]
+    members = sorted(engine.snapshot.taxonomy.members(anim.interest_id))[:8]
     t = before.as_of + timedelta(days=200)  # late enough for the short-term view to differ
-    taken = engine.observe(
+    taken = engine.ingest(
         [Event("1", m, "rating", 5.0, t + timedelta(minutes=k)) for k, m in enumerate(members)]
     )
-    assert taken == 8
+    assert taken.stored == 8
     after = engine.profile("1")
     w_before = next((i.weight for i in before.interests if i.interest_id == anim.interest_id), 0.0)
     w_after = next(i.weight for i in after.interests if i.interest_id == anim.interest_id)
@@ -71,26 +72,34 @@ def test_observe_updates_the_next_profile(ml_engine, ml_small):
     assert ml_engine.profile("1") == before  # the other engine's profiles are its own
 
 
-def test_save_and_load_round_trip(ml_engine, tmp_path):
-    engine = _twin(ml_engine)
-    served = engine.recommend("42", k=5, explore=0.5, policy="lin_ucb")
-    engine.feedback(served[0].request_id, served[0].item_id, 1.0)
-    pending = engine.recommend("42", k=5, explore=0.5, policy="lin_ucb")
-    engine.save(tmp_path / "e")
-    loaded = Engine.load(tmp_path / "e")
-    for u in ("1", "42", "610"):
-        assert loaded.profile(u) == ml_engine.profile(u)
-    assert [i.label for i in loaded.interests()] == [i.label for i in ml_engine.interests()]
-    # the policy's learning and its pending slates come back with the engine
-    before, after = engine.policy("lin_ucb"), loaded.policy("lin_ucb")
-    assert (after.model_.theta == before.model_.theta).all()
-    assert loaded.state.recommender is after.ranker
-    assert loaded.feedback(pending[1].request_id, pending[1].item_id, 1.0)
-    engine.feedback(pending[1].request_id, pending[1].item_id, 1.0)
-    again = [r.item_id for r in engine.recommend("42", k=5, explore=0.5, policy="lin_ucb")]
-    assert [r.item_id for r in loaded.recommend("42", k=5, explore=0.5, policy="lin_ucb")] == again
-    with pytest.raises(FileNotFoundError, match="no saved engine"):
-        Engine.load(tmp_path / "nothing")
+def test_save_and_open_replays_what_arrived_since(ml_engine, tmp_path):
+    engine = _twin(ml_engine, tmp_path)
+    first = engine.save()
+    t = pd.Timestamp("2030-01-01", tz="UTC")
+    engine.ingest(
+        [Event("1", "1", "click", timestamp=t), Event("newbie", "1", "click", timestamp=t)]
+    )
+    second = engine.save()
+    assert (first.name, second.name) == ("v000001", "v000002") and first.exists()
+    engine.ingest([Event("42", "2", "click", timestamp=t)])  # stored, not in any saved version
+    opened = Engine.open(tmp_path)
+    for u in ("1", "42", "610", "newbie"):
+        assert opened.profile(u) == engine.profile(u)
+        assert opened.user_events(u).equals(engine.user_events(u))
+    assert [i.label for i in opened.interests()] == [i.label for i in ml_engine.interests()]
+    assert opened.info()["ledger_events"] == 3 and opened.info()["generation"] == 1
+    assert [r.item_id for r in opened.recommend("42", k=5)] == [
+        r.item_id for r in engine.recommend("42", k=5)
+    ]
+    # no snapshot: an unfitted engine bound to the store, which ingests and says what to do
+    bare = Engine.open(tmp_path / "nothing")
+    assert not bare.fitted and bare.ingest([Event("u", "i", "click")]).stored == 1
+    with pytest.raises(NotFittedError, match="interestlens fit"):
+        bare.profile("u")
+    (tmp_path / "old" / "engine").mkdir(parents=True)
+    (tmp_path / "old" / "engine" / "engine.pkl").write_bytes(b"")
+    with pytest.raises(ValueError, match="older interestlens"):
+        Engine.open(tmp_path / "old")
 
 
 def test_audience_by_label_term_and_text(ml_engine):
@@ -122,7 +131,7 @@ def test_tag_text_and_similar_items(ml_engine):
 
 def test_events_for_unknown_items_do_not_break_profiles(ml_engine):
     engine = _twin(ml_engine)
-    engine.observe(
+    engine.ingest(
         Event("new-user", "brand-new-item", "click", timestamp=pd.Timestamp("2020-01-01", tz="UTC"))
     )
     prof = engine.profile("new-user")
@@ -156,11 +165,11 @@ def test_observed_events_count_in_the_next_recommendations(ml_engine, ml_small):
     user = str(counts.index[-1])  # a user with few ratings: six clicks are a real change
     before = [r.item_id for r in engine.recommend(user, k=10)]
     anim = next(i for i in engine.interests("fine") if i.terms and i.terms[0] == "animation")
-    members = engine.state.taxonomy.members(anim.interest_id)
+    members = engine.snapshot.taxonomy.members(anim.interest_id)
     by_fans = ml_small.events["item_id"].value_counts().index
     clicked = [m for m in by_fans if m in members and m not in before][:6]
     t = engine.profile(user).as_of + timedelta(days=1)
-    engine.observe(
+    engine.ingest(
         [Event(user, m, "click", timestamp=t + timedelta(minutes=k)) for k, m in enumerate(clicked)]
     )
     after = engine.recommend(user, k=10)
@@ -171,13 +180,15 @@ def test_observed_events_count_in_the_next_recommendations(ml_engine, ml_small):
     assert sum("Animation" in cats[i] for i in ids) > sum("Animation" in cats[i] for i in before)
     assert [r.item_id for r in ml_engine.recommend(user, k=10)] == before  # the other engine's
     # a user new to the recommender is ranked by it once they have enough events
-    engine.observe(
+    engine.ingest(
         [
             Event("newcomer", m, "click", timestamp=t + timedelta(minutes=k))
             for k, m in enumerate(clicked)
         ]
     )
-    source, n_events, scores = engine.ranking_scores("newcomer", engine.policy())
+    source, n_events, scores = engine._ranking_scores(
+        engine._view(), "newcomer", engine.policy(), True
+    )
     assert (source, n_events) == ("personal", 6)
     assert all(scores[engine.policy().item_ids_.get_loc(m)] == float("-inf") for m in clicked)
     assert len(engine.user_events(user)) == counts.iloc[-1] + 6
@@ -188,9 +199,9 @@ def test_cold_users_get_content_or_popular_items(ml_engine):
     engine = _twin(ml_engine)
     unknown = engine.recommend("never-seen", k=5, explain=True)
     assert len(unknown) == 5 and all("popular" in r.reason for r in unknown)
-    engine.observe(Event("searcher", None, "search", text="animated films about toys for children"))
+    engine.ingest(Event("searcher", None, "search", text="animated films about toys for children"))
     recs = engine.recommend("searcher", k=5)
-    items = ml_engine.state.dataset.items.set_index("item_id")
+    items = ml_engine.dataset.items.set_index("item_id")
     cats = [set(items.loc[r.item_id, "categories"]) for r in recs]
     assert sum("Animation" in c or "Children" in c for c in cats) >= 3
 
@@ -254,7 +265,7 @@ def test_recommend_serves_a_logged_slate_and_takes_feedback(ml_engine):
     with pytest.raises(KeyError, match="was not in slate"):
         engine.feedback(rid, "no-such-item", 1.0)
     # a slate only the log knows (its policy is gone, as after a refit): logged, nobody learns
-    engine.state.policies.clear()
+    engine._view().policies.clear()
     assert engine.feedback(rid, recs[1].item_id, 1.0) is False
     assert (
         engine.slate_store.slate_frame()
@@ -289,7 +300,7 @@ def test_cold_users_get_popular_content_and_exploration(ml_engine):
     assert explored and {r.item_id for r in explored} <= cold
     assert all(r.reason.startswith("exploring something new") for r in explored)
     assert [r.item_id for r in recs if not r.explored] == popular[: 6 - len(explored)]
-    engine.observe(Event("searcher", None, "search", text="animated films about toys for children"))
+    engine.ingest(Event("searcher", None, "search", text="animated films about toys for children"))
     recs = engine.recommend("searcher", k=6, explore=0.5)
     frame = engine.slate_store.slate_frame()
     assert (
@@ -302,7 +313,7 @@ def test_slate_log_can_be_turned_off(ml_engine, tmp_path):
     engine.config = replace(engine.config, data_dir=tmp_path, explore=ExploreConfig(log=False))
     recs = engine.recommend("1", k=3, explore=0.5)
     assert engine.feedback(recs[0].request_id, recs[0].item_id, 1.0)
-    assert not (tmp_path / "events.db").exists()
+    assert engine.slate_store.count_slates() == 0
     with pytest.raises(KeyError, match="unknown request_id"):
         engine.feedback("nope", recs[0].item_id, 1.0)
 
@@ -313,7 +324,7 @@ def test_sasrec_trains_with_the_engines_threads_and_precision(ml_small, encoder,
     ds = Dataset(events, ml_small.items[ml_small.items["item_id"].isin(events["item_id"])])
     config = Config(recommender="sasrec", threads=1, precision="fp32", n_fine=8, n_broad=2)
     engine = Engine(config, encoder=encoder, sentiment=sentiment)
-    model = engine.fit(ds).state.recommender
+    model = engine.fit(ds).recommender
     assert (model.threads, model.precision_) == (1, "fp32")
     assert len(engine.recommend(str(users[0]), k=3)) == 3
 
@@ -329,9 +340,9 @@ def _named_label(reason: str) -> str | None:
 
 def test_every_reason_names_an_interest_of_its_item(ml_engine, ml_small):
     engine = _twin(ml_engine)
-    tax = engine.state.taxonomy
+    tax = engine.snapshot.taxonomy
     by_label = {i.label: i.interest_id for i in tax.fine()}
-    terms = engine.item_terms()
+    terms = engine.snapshot.item_terms
     users = list(ml_small.events["user_id"].drop_duplicates().sample(25, random_state=3))
     named = fallback = 0
     for user in [*users, "never-seen"]:
@@ -351,14 +362,14 @@ def test_every_reason_names_an_interest_of_its_item(ml_engine, ml_small):
 
 
 def test_the_reason_for_american_pie_is_an_interest_american_pie_is_in(ml_engine):
-    tax = ml_engine.state.taxonomy
+    tax = ml_engine.snapshot.taxonomy
     pie = "2706"  # American Pie (1999): Comedy, Romance
     allowed = {i for i, _ in ml_engine.item_reason_interests(pie)}
     assert allowed and allowed <= {i for i, _ in tax.item_interests(pie)}
     for i in allowed:
-        assert {"comedy", "romance"} & set(tax[i].terms) or ml_engine.item_terms()[pie] & set(
-            tax[i].terms
-        )
+        assert {"comedy", "romance"} & set(tax[i].terms) or ml_engine.snapshot.item_terms[
+            pie
+        ] & set(tax[i].terms)
     reason = ml_engine.explain("1", pie)
     assert by_id_of(tax, _named_label(reason)) in allowed
 
