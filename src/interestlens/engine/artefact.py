@@ -102,7 +102,10 @@ def write_artefact(obj: Any, root: str | Path, *, meta: dict[str, Any]) -> Path:
         raise TypeError(f"meta must be JSON-serialisable: {exc}") from exc
     with _writer_lock(root):
         for stale in root.glob(f"{_TMP_PREFIX}*"):
-            shutil.rmtree(stale, ignore_errors=True)
+            if stale.is_dir():
+                shutil.rmtree(stale, ignore_errors=True)
+            else:
+                stale.unlink(missing_ok=True)
         existing = list_versions(root)
         number = int(existing[-1][1:]) + 1 if existing else 1
         name = f"v{number:0{_VERSION_DIGITS}d}"
@@ -111,8 +114,7 @@ def write_artefact(obj: Any, root: str | Path, *, meta: dict[str, Any]) -> Path:
         tmp = root / f"{_TMP_PREFIX}{os.getpid()}-{secrets.token_hex(4)}"
         tmp.mkdir()
         try:
-            arrays = _write_payload(obj, tmp)
-            pickle_bytes = (tmp / _PICKLE).read_bytes()
+            pickle_bytes, arrays = _write_payload(obj, tmp)
             manifest = {
                 "format": FORMAT,
                 "version": name,
@@ -239,8 +241,8 @@ def prune(root: str | Path, keep: int) -> list[str]:
 
 
 # ----- writing -------------------------------------------------------------------------
-def _write_payload(obj: Any, folder: Path) -> list[dict[str, Any]]:
-    """Pickle ``obj`` into ``folder`` with its large buffers in files; describe them."""
+def _write_payload(obj: Any, folder: Path) -> tuple[bytes, list[dict[str, Any]]]:
+    """Pickle ``obj`` into ``folder`` with its large buffers in files: the pickle, the files."""
     arrays_dir = folder / _ARRAYS
     arrays_dir.mkdir()
     arrays: list[dict[str, Any]] = []
@@ -264,7 +266,7 @@ def _write_payload(obj: Any, folder: Path) -> list[dict[str, Any]]:
 
     data = pickle.dumps(obj, protocol=5, buffer_callback=out_of_band)
     _write_synced(folder / _PICKLE, data)
-    return arrays
+    return data, arrays
 
 
 def _write_synced(path: Path, data: bytes | memoryview) -> None:
