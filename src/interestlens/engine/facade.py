@@ -528,8 +528,8 @@ class Engine:
                 if self._forgotten_during_fit is not None:
                     self._forgotten_during_fit.add(user_id)
                 root = Path(self.config.data_dir) / "engine"
-                if list_versions(root):
-                    self.save(root, keep=1)
+                if any(in_snapshot.values()) and list_versions(root):
+                    self.save(root, keep=1)  # older versions hold the user too: they go
                     held["artefacts"] = True
         return ForgetReport(
             user_id,

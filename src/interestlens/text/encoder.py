@@ -219,6 +219,11 @@ class Encoder:
                 self._cache = EmbeddingCache(self.cache_dir)
             return self._cache
 
+    def forget_texts(self, texts: Sequence[str]) -> int:
+        """Delete the cached vectors of ``texts`` (a forgotten user's own words); returns how many were cached."""
+        cache = self._get_cache()
+        return cache.forget_texts(texts) if cache is not None and len(texts) else 0
+
     def _encode_batch(self, texts: list[str]) -> np.ndarray:
         """Run one batch through the model or endpoint (every cache miss passes here)."""
         backend = self._load()
