@@ -68,7 +68,7 @@ def table(
     right: Iterable[str] = (),
     header: bool = True,
 ) -> None:
-    """Print a table; every string (title, cells) is data, shown as it is.
+    """Print a table; every string (title, cells) is data, shown as it is and whole when piped.
 
     Parameters
     ----------
@@ -84,7 +84,9 @@ def table(
         Whether to show the headings.
     """
     aligned = set(right)
-    t = Table(title=Text(title, style="table.title"), show_header=header)
+    heading = Text(title, style="table.title")
+    # at least as wide as its title, which rich would otherwise wrap to the table's width
+    t = Table(title=heading, show_header=header, min_width=heading.cell_len)
     for col in columns:
         t.add_column(col, justify="right" if col in aligned else "left")
     for row in rows:
