@@ -7,13 +7,9 @@
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
-try:
-    __version__ = version("interestlens")
-except PackageNotFoundError:  # running from a source tree without an install
-    __version__ = "0.0.0"
+from interestlens.version import __version__
 
 if TYPE_CHECKING:
     from interestlens import datasets

@@ -50,7 +50,7 @@ from typing import Any
 
 import numpy as np
 
-from interestlens import __version__
+from interestlens.version import __version__
 
 #: Layout number written to and required in every manifest.
 FORMAT = 1

@@ -24,7 +24,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from interestlens import __version__
 from interestlens.data import Dataset, Event, Item, User
 from interestlens.data.validation import LoadReport, Rejection, ValidationOptions
 from interestlens.engine.artefact import list_versions, prune, read_artefact, write_artefact
@@ -735,6 +734,12 @@ class Engine:
             scores = pd.Series(scores, index=model.item_ids_).reindex(policy.item_ids_).to_numpy()
         return source, n_events, scores
 
+    def ranking_scores(
+        self, user_id: str, policy: Policy, *, exclude_seen: bool = True
+    ) -> tuple[str, int, np.ndarray | None]:
+        """Where a user's ranking comes from, their event count, and any scores to use (see :meth:`recommend`)."""
+        return self._ranking_scores(self._view(), str(user_id), policy, exclude_seen)
+
     def policy(self, name: str | None = None) -> Policy:
         """The exploration policy ``name`` (default: the configured one), fitted on first use."""
         return self._policy(self._view(), name)
@@ -905,7 +910,6 @@ class Engine:
                     "format": ARTEFACT_FORMAT,
                     "generation": snap.generation,
                     "watermark": snap.watermark,
-                    "interestlens": __version__,
                 },
             )
             if keep is not None:
