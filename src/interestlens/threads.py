@@ -1,0 +1,117 @@
+"""How many threads heavy work uses: one decision, applied to every thread pool at once.
+
+A fit runs in the thread pools of several libraries: torch's (SASRec, the text encoder),
+OpenMP's (torch, implicit, LightGBM) and BLAS's (numpy and scipy: EASE's inverse, ALS).
+Each sizes itself to every core by default, which is fastest on an idle machine and
+collapses on a shared one: OpenMP threads that wait for each other at every step stall
+whenever another process holds one of their cores. :func:`limit` sizes all of them
+together, to :func:`resolve`'s answer: the caller's number, else that of the enclosing
+:func:`limit`, else the environment variable ``INTERESTLENS_THREADS``, else
+:data:`DEFAULT_THREADS`.
+"""
+
+from __future__ import annotations
+
+import numbers
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+
+#: Environment variable that sets the threads of heavy work when the caller does not.
+ENV = "INTERESTLENS_THREADS"
+
+#: Threads of heavy work when neither the caller nor ``INTERESTLENS_THREADS`` says.
+DEFAULT_THREADS = 1
+
+_active: ContextVar[int | None] = ContextVar("interestlens_threads", default=None)
+
+
+def resolve(threads: int | None = None) -> int:
+    """The number of threads heavy work should use.
+
+    Parameters
+    ----------
+    threads
+        The caller's choice (a configuration value, a ``--threads`` option); ``None``
+        defers to the enclosing :func:`limit` (so a model inside a pipeline's fit follows
+        the pipeline's number), then to ``INTERESTLENS_THREADS``, then to
+        :data:`DEFAULT_THREADS`.
+
+    Returns
+    -------
+    int
+        At least 1.
+
+    Raises
+    ------
+    ValueError
+        If ``threads`` or ``INTERESTLENS_THREADS`` is not a whole number of at least 1.
+
+    Examples
+    --------
+    >>> resolve(2)
+    2
+    """
+    if threads is None:
+        enclosing = _active.get()
+        if enclosing is not None:
+            return enclosing
+        raw = os.environ.get(ENV, "").strip()
+        if not raw:
+            return DEFAULT_THREADS
+        try:
+            threads = int(raw)
+        except ValueError:
+            raise ValueError(f"{ENV} must be a whole number of threads, not {raw!r}") from None
+        if threads < 1:
+            raise ValueError(f"{ENV} must be at least 1, not {threads}")
+        return threads
+    if isinstance(threads, bool) or not isinstance(threads, numbers.Integral):
+        raise ValueError(f"threads must be a whole number, not {threads!r}")
+    if threads < 1:
+        raise ValueError(f"threads must be at least 1, not {threads}")
+    return int(threads)
+
+
+@contextmanager
+def limit(threads: int | None = None) -> Iterator[int]:
+    """Run the block with every thread pool of heavy work sized to :func:`resolve`'s answer.
+
+    Sizes torch's intra-op threads and, through threadpoolctl, every OpenMP and BLAS
+    library loaded, and puts them back as they were afterwards. Blocks may nest; the
+    innermost wins while it runs. The sizes are per process, so two threads of one
+    process that enter different limits at the same time see whichever was set last.
+
+    Parameters
+    ----------
+    threads
+        As for :func:`resolve`.
+
+    Yields
+    ------
+    int
+        The number of threads applied.
+
+    Examples
+    --------
+    >>> import torch
+    >>> with limit(1) as n:
+    ...     n, torch.get_num_threads()
+    (1, 1)
+    """
+    n = resolve(threads)
+    # torch loads its own OpenMP runtime on import: import it first, so that threadpoolctl
+    # sees that runtime too
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    previous = torch.get_num_threads()
+    token = _active.set(n)
+    torch.set_num_threads(n)
+    try:
+        with threadpool_limits(limits=n):
+            yield n
+    finally:
+        torch.set_num_threads(previous)
+        _active.reset(token)

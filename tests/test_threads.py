@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from threadpoolctl import threadpool_info
+
+from interestlens import threads
+from interestlens.threads import DEFAULT_THREADS, ENV, limit, resolve
+
+
+def pools() -> dict[str, int]:
+    """Threads of each loaded OpenMP and BLAS library, by file."""
+    return {p["filepath"]: p["num_threads"] for p in threadpool_info()}
+
+
+def test_the_callers_number_wins_then_the_environment_then_the_default(monkeypatch):
+    monkeypatch.delenv(ENV, raising=False)
+    assert resolve() == DEFAULT_THREADS
+    monkeypatch.setenv(ENV, " 3 ")
+    assert resolve() == 3
+    assert resolve(2) == 2
+    assert resolve(np.int64(2)) == 2 and type(resolve(np.int64(2))) is int
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [(0, "threads must be at least 1"), (1.5, "whole number"), (True, "whole number")],
+)
+def test_a_bad_number_is_refused_by_name(value, message):
+    with pytest.raises(ValueError, match=message):
+        resolve(value)
+
+
+@pytest.mark.parametrize("raw", ["two", "0", "-1", "1.5"])
+def test_a_bad_environment_variable_is_refused_by_name(monkeypatch, raw):
+    monkeypatch.setenv(ENV, raw)
+    with pytest.raises(ValueError, match=ENV):
+        resolve()
+
+
+def test_limit_sizes_torch_openmp_and_blas_and_puts_them_back(monkeypatch):
+    monkeypatch.delenv(ENV, raising=False)
+    torch_before, pools_before = torch.get_num_threads(), pools()
+    assert any("gomp" in f or "omp" in f for f in pools_before)  # torch's OpenMP is seen
+    with limit(1) as n:
+        assert n == 1
+        assert torch.get_num_threads() == 1
+        assert set(pools().values()) == {1}
+        np.linalg.inv(np.eye(50) + 1)  # BLAS work runs under the limit
+    assert torch.get_num_threads() == torch_before
+    assert pools() == pools_before
+
+
+def test_a_limit_without_a_number_follows_the_enclosing_one(monkeypatch):
+    monkeypatch.setenv(ENV, "1")
+    with limit(2):
+        assert resolve() == 2
+        with limit() as inner:
+            assert inner == 2 and torch.get_num_threads() == 2
+        with limit(1):
+            assert torch.get_num_threads() == 1
+        assert torch.get_num_threads() == 2
+    assert resolve() == 1
+
+
+def test_limit_puts_threads_back_when_the_block_raises():
+    before = torch.get_num_threads()
+    with pytest.raises(RuntimeError, match="boom"), limit(1):
+        raise RuntimeError("boom")
+    assert torch.get_num_threads() == before
+    assert threads._active.get() is None
