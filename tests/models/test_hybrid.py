@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import logging
+import re
 from functools import lru_cache
 
 import numpy as np
@@ -135,3 +137,68 @@ def test_random_holdout_takes_one_item_per_user_and_refits_sasrec():
     assert fits == [len(chain.events) - chain.n_users, len(chain.events)]
     with pytest.raises(ValueError, match="holdout must be"):
         Hybrid([Popularity()], holdout="first").fit(chain)
+
+
+def test_each_stage_is_logged_and_the_bases_follow_the_hybrids_threads(caplog, monkeypatch):
+    from interestlens.threads import ENV
+    from tests.models.test_sasrec import ThreadRecordingSASRec, chain_dataset, small
+
+    monkeypatch.setenv(ENV, "1")
+    ThreadRecordingSASRec.seen.clear()
+    sasrec = ThreadRecordingSASRec(**small(epochs=2, holdout_last=True, threads=None).get_params())
+    with caplog.at_level(logging.INFO, logger="interestlens.models.hybrid"):
+        Hybrid([sasrec, Popularity()], candidates=5, ranker="linear", threads=2).fit(
+            chain_dataset()
+        )
+    assert ThreadRecordingSASRec.seen == [(2, {2})]  # fitted once, on the hybrid's threads
+    lines = [r.getMessage() for r in caplog.records if r.name == "interestlens.models.hybrid"]
+    starts = [line for line in lines if ": done in " not in line]
+    expected = [
+        r"fitting ThreadRecordingSASRec on all the data, for the ranker and serving",
+        r"fitting Popularity without each user's held-out item",
+        r"candidates and features of 60 held-out items",
+        r"training the linear ranker on \d+ users",
+        r"ThreadRecordingSASRec is already fitted on all the data",
+        r"fitting Popularity on all the data, for serving",
+    ]
+    assert len(starts) == len(expected)
+    for k, (line, pattern) in enumerate(zip(starts, expected, strict=True), 1):
+        assert re.fullmatch(rf"Hybrid \[{k}/6\]: {pattern}", line), line
+    done = [line.split(": done in ") for line in lines if ": done in " in line]
+    assert [start for start, _ in done] == starts
+    assert all(re.fullmatch(r"\d+\.\d s", seconds) for _, seconds in done)
+
+
+def test_forgetting_a_user_forgets_them_in_every_base_model_sasrec_included():
+    from tests.models.contract import (
+        FORGET_ME,
+        LISTED_ONLY,
+        fitted_models,
+        forget_dataset,
+        pickled_ids,
+    )
+    from tests.models.test_sasrec import small
+
+    ds = forget_dataset()
+    hybrid = Hybrid(
+        [small(epochs=2, holdout_last=True), ContentLM(encoder=_encoder())],
+        candidates=10,
+        ranker="linear",
+    ).fit(ds)
+    stranger = hybrid.score_all(["nobody"])
+    others = [u for u in hybrid.user_ids_ if u not in (FORGET_ME, LISTED_ONLY)]
+    before = hybrid.score_all(others)
+    models = fitted_models(hybrid)
+    assert [p for p, _ in models] == ["", "models_[0].", "models_[1]."]
+    rows = {p: m.user_ids_.get_loc(FORGET_ME) for p, m in models}
+    sasrec = hybrid.models_[0]
+    assert sasrec.held_out_[rows["models_[0]."]] and sasrec.user_states_[rows["models_[0]."]].any()
+
+    assert hybrid.forget_user(FORGET_ME) is True
+    assert all(FORGET_ME not in m.user_ids_ for _, m in models)
+    assert pickled_ids(hybrid) == [LISTED_ONLY]
+    for name in ("user_states_", "inner_states_", "has_history_", "held_out_"):
+        assert not getattr(sasrec, name)[rows["models_[0]."]].any(), name
+    np.testing.assert_array_equal(hybrid.score_all([FORGET_ME]), stranger)
+    np.testing.assert_array_equal(hybrid.score_all(others), before)
+    assert hybrid.forget_user(FORGET_ME) is False

@@ -1,7 +1,13 @@
 from __future__ import annotations
 
+import logging
+import os
 import pickle
+import subprocess
+import sys
 from datetime import timedelta
+from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -231,3 +237,69 @@ def test_early_stopping_scores_a_sample_of_users_on_large_data(monkeypatch):
     monkeypatch.setattr(sasrec, "_HOLDOUT_USERS", 5)
     model = small(epochs=2, patience=1).fit(chain_dataset())
     assert 1 <= len(model.history_) <= 2 and np.isfinite(model.user_states_).all()
+
+
+def test_each_epoch_is_logged_with_its_mean_loss(caplog):
+    with caplog.at_level(logging.INFO, logger="interestlens.models.sasrec"):
+        model = small(epochs=3, holdout_last=True).fit(chain_dataset())
+    lines = [r.getMessage() for r in caplog.records if r.name == "interestlens.models.sasrec"]
+    assert len(lines) == 3 and len(model.losses_) == 3
+    for epoch, (line, loss, ndcg) in enumerate(
+        zip(lines, model.losses_, model.history_, strict=True), 1
+    ):
+        assert line.startswith(
+            f"SASRec: epoch {epoch}/3, loss {loss:.4f}, held-out NDCG@10 {ndcg:.4f} ("
+        )
+    # the mean loss of an epoch is the training loss, which falls on this easy data
+    assert model.losses_[-1] < model.losses_[0]
+
+
+_FIT_SMALL = (
+    "import sys\n"
+    "from tests.models.test_sasrec import chain_dataset, small\n"
+    "progress = {'on': True, 'off': False, 'auto': None}[sys.argv[1]]\n"
+    "small(epochs=3, progress=progress).fit(chain_dataset())\n"
+)
+
+
+@pytest.mark.parametrize(("progress", "shown"), [("on", True), ("auto", False), ("off", False)])
+def test_the_epochs_and_their_loss_show_on_stderr_when_asked_or_on_a_terminal(progress, shown):
+    # stderr is a pipe here: shown when asked for; by default only on a terminal
+    p = subprocess.run(
+        [sys.executable, "-c", _FIT_SMALL, progress],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=Path(__file__).resolve().parents[2],
+        env={**os.environ, "TTY_COMPATIBLE": "1"},  # rich draws the bar into the pipe
+    )
+    assert p.returncode == 0, p.stderr
+    assert ("SASRec: epoch 3/3, loss " in p.stderr) is shown, p.stderr
+
+
+class ThreadRecordingSASRec(SASRec):
+    """Notes torch's threads and those of every OpenMP and BLAS pool as training starts."""
+
+    seen: ClassVar[list[tuple[int, set[int]]]] = []
+
+    def _train(self, *args):
+        from threadpoolctl import threadpool_info
+
+        pools = {p["num_threads"] for p in threadpool_info()}
+        ThreadRecordingSASRec.seen.append((torch.get_num_threads(), pools))
+        super()._train(*args)
+
+
+def test_training_follows_the_thread_policy(monkeypatch):
+    from interestlens.threads import ENV, limit
+
+    ds, seen = chain_dataset(), ThreadRecordingSASRec.seen
+    seen.clear()
+    before = torch.get_num_threads()
+    monkeypatch.setenv(ENV, "2")
+    ThreadRecordingSASRec(**small(epochs=1, threads=None).get_params()).fit(ds)
+    ThreadRecordingSASRec(**small(epochs=1, threads=1).get_params()).fit(ds)
+    with limit(1):
+        ThreadRecordingSASRec(**small(epochs=1, threads=None).get_params()).fit(ds)
+    assert seen == [(2, {2}), (1, {1}), (1, {1})]
+    assert torch.get_num_threads() == before

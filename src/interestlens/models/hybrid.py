@@ -12,6 +12,7 @@ data for serving.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -21,6 +22,10 @@ import scipy.sparse as sp
 
 from interestlens.data import Dataset
 from interestlens.models.base import Recommender, top_k
+from interestlens.progress import Stages, stages
+from interestlens.threads import limit
+
+log = logging.getLogger(__name__)
 
 
 def _clone(model: Recommender) -> Recommender:
@@ -116,6 +121,16 @@ class Hybrid(Recommender):
         Inverse L2 strength of the linear ranker.
     n_estimators, learning_rate, num_leaves
         LightGBM LambdaRank settings.
+    threads
+        Threads of every pool while fitting, the base models' fits included (see
+        :func:`interestlens.threads.limit`); ``None``: ``$INTERESTLENS_THREADS``, else
+        :data:`interestlens.threads.DEFAULT_THREADS`. A base model's own ``threads``
+        setting wins inside its fit.
+    progress
+        Show each stage of the fit (each base model's fits, candidate generation, the
+        ranker's training) on a progress bar on stderr; ``None`` shows it when stderr is
+        a terminal. Each stage is also logged at INFO level (logger
+        ``interestlens.models.hybrid``), with its duration, whatever this says.
     random_state
         Seed of the ranker and of the cross-validation folds.
 
@@ -129,6 +144,8 @@ class Hybrid(Recommender):
     Items outside every model's candidates score below every candidate.
     """
 
+    _user_state = ("activity_",)
+
     def __init__(
         self,
         models: Sequence[Recommender] = (),
@@ -139,6 +156,8 @@ class Hybrid(Recommender):
         n_estimators: int = 300,
         learning_rate: float = 0.05,
         num_leaves: int = 31,
+        threads: int | None = None,
+        progress: bool | None = None,
         *,
         random_state: int = 0,
     ) -> None:
@@ -151,6 +170,8 @@ class Hybrid(Recommender):
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate
         self.num_leaves = num_leaves
+        self.threads = threads
+        self.progress = progress
 
     # ----- features -------------------------------------------------------------
     def feature_names(self) -> list[str]:
@@ -223,7 +244,7 @@ class Hybrid(Recommender):
         return cands, feats
 
     def _fit_bases(
-        self, dataset: Dataset, inner: Dataset
+        self, dataset: Dataset, inner: Dataset, st: Stages
     ) -> tuple[list[Recommender | None], list[Recommender]]:
         """Base models for the ranker's examples, and those already fitted for serving.
 
@@ -235,15 +256,19 @@ class Hybrid(Recommender):
         full: list[Recommender | None] = []
         views: list[Recommender] = []
         for template in self.models:
+            name = type(template).__name__
             model = None
             if self.holdout == "last" and hasattr(template, "without_last_items"):
-                model = _clone(template).fit(dataset)
-                if _reusable(model):
+                with st.stage(f"fitting {name} on all the data, for the ranker and serving"):
+                    model = _clone(template).fit(dataset)
+                    reusable = _reusable(model)
+                if reusable:
                     full.append(model)
                     views.append(model.without_last_items()[0])  # type: ignore[attr-defined]
                     continue
             full.append(model)
-            views.append(_clone(template).fit(inner))
+            with st.stage(f"fitting {name} without each user's held-out item"):
+                views.append(_clone(template).fit(inner))
         return full, views
 
     def _seen_cols(self, X: sp.csr_matrix, rows: np.ndarray) -> list[np.ndarray]:
@@ -251,6 +276,13 @@ class Hybrid(Recommender):
 
     # ----- fitting --------------------------------------------------------------
     def _fit(self, dataset: Dataset, X: sp.csr_matrix) -> None:
+        # each base model is fitted twice, or once when it can be reused (then its second
+        # stage says so): its fits, candidates with their features, and the ranker
+        n_stages = 2 * len(self.models) + 2
+        with limit(self.threads), stages("Hybrid", n_stages, log, self.progress) as st:
+            self._fit_stages(dataset, X, st)
+
+    def _fit_stages(self, dataset: Dataset, X: sp.csr_matrix, st: Stages) -> None:
         if not self.models:
             raise ValueError("Hybrid needs at least one base model")
         if self.holdout not in ("last", "random"):
@@ -263,7 +295,7 @@ class Hybrid(Recommender):
             inner, held = last_item_holdout(dataset)
         else:
             inner, held = random_item_holdout(dataset, random_state=self.random_state)
-        full_models, inner_models = self._fit_bases(dataset, inner)
+        full_models, inner_models = self._fit_bases(dataset, inner, st)
         # only holdout="last" keeps full models that scored their users before the last item
         reused = [
             set(m.without_last_items()[1])  # type: ignore[union-attr]
@@ -279,11 +311,12 @@ class Hybrid(Recommender):
         self.item_stats_ = self._item_stats(inner, X_inner)
         rows = self.user_ids_.get_indexer(pd.Index(users, dtype=object))
         activity = np.log1p(np.diff(X_inner.indptr))[rows].astype(np.float32)
-        cands, feats = self._candidates_and_features(
-            [m.score_all(users) for m in inner_models],
-            self._seen_cols(sp.csr_matrix(X_inner), rows),
-            activity,
-        )
+        with st.stage(f"candidates and features of {len(users)} held-out items"):
+            cands, feats = self._candidates_and_features(
+                [m.score_all(users) for m in inner_models],
+                self._seen_cols(sp.csr_matrix(X_inner), rows),
+                activity,
+            )
         target = self.item_ids_.get_indexer(pd.Index(held["item_id"], dtype=object))
         labels = [(c == t).astype(np.int32) for c, t in zip(cands, target, strict=True)]
         useful = [k for k, lab in enumerate(labels) if lab.any()]
@@ -296,19 +329,31 @@ class Hybrid(Recommender):
         y_train = [labels[k] for k in useful]
         self.ranker_cv_ = {}
         choice = self.ranker
-        if choice == "auto":
-            self.ranker_cv_ = {
-                kind: self._cross_validate(kind, X_train, y_train)
-                for kind in ("linear", "lambdarank")
-            }
-            choice = max(self.ranker_cv_, key=self.ranker_cv_.__getitem__)
-        self.ranker_kind_ = choice
-        self.ranker_ = self._train_ranker(choice, X_train, y_train)
+        what = (
+            "choosing and training the ranker"
+            if choice == "auto"
+            else f"training the {choice} ranker"
+        )
+        with st.stage(f"{what} on {len(useful)} users"):
+            if choice == "auto":
+                self.ranker_cv_ = {
+                    kind: self._cross_validate(kind, X_train, y_train)
+                    for kind in ("linear", "lambdarank")
+                }
+                choice = max(self.ranker_cv_, key=self.ranker_cv_.__getitem__)
+                log.info("Hybrid: ranker cross-validation NDCG@10 %s", self.ranker_cv_)
+            self.ranker_kind_ = choice
+            self.ranker_ = self._train_ranker(choice, X_train, y_train)
         self.item_stats_ = self._item_stats(dataset, X)
-        self.models_ = [
-            m if m is not None else _clone(t).fit(dataset)
-            for m, t in zip(full_models, self.models, strict=True)
-        ]
+        self.models_ = []
+        for model, template in zip(full_models, self.models, strict=True):
+            name = type(template).__name__
+            if model is not None:
+                with st.stage(f"{name} is already fitted on all the data"):
+                    self.models_.append(model)
+                continue
+            with st.stage(f"fitting {name} on all the data, for serving"):
+                self.models_.append(_clone(template).fit(dataset))
         self.activity_ = np.log1p(np.diff(X.indptr)).astype(np.float32)
 
     def _scores(self, rows: np.ndarray) -> np.ndarray:
@@ -334,6 +379,24 @@ class Hybrid(Recommender):
         for j, (c, f) in enumerate(zip(cands, feats, strict=True)):
             out[j, c] = _predict(self.ranker_, f)
         return out
+
+    def forget_user(self, user_id: str) -> bool:
+        """Erase the user from the hybrid and from each of its fitted base models.
+
+        The hybrid's own rows (seen items, activity) are erased as
+        :meth:`Recommender.forget_user` does, and each base model forgets the user as it
+        forgets anyone; the ranker holds no user's data (it weighs features of
+        candidates), so it stays.
+
+        Returns
+        -------
+        bool
+            Whether the hybrid or any of its base models had a row for the user.
+        """
+        known = super().forget_user(user_id)
+        for model in self.models_:
+            known = model.forget_user(user_id) or known
+        return known
 
     # ----- the ranker -----------------------------------------------------------
     def _train_ranker(self, kind: str, X: list[np.ndarray], y: list[np.ndarray]) -> Any:

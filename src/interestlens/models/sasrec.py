@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import copy
+import logging
 import math
 import os
+import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -17,10 +19,14 @@ from torch import nn
 
 from interestlens.data import Dataset
 from interestlens.models.base import Recommender
+from interestlens.progress import Bar, progress_bar
+from interestlens.threads import limit
 
 if TYPE_CHECKING:
     from interestlens.text import Encoder
 
+
+log = logging.getLogger(__name__)
 
 #: Most users whose last item the early stopping scores each epoch.
 _HOLDOUT_USERS = 10_000
@@ -161,12 +167,17 @@ class SASRec(Recommender):
         the bundled one (caching under ``$INTERESTLENS_CACHE_DIR`` when set) on first use.
         It is not saved with the model.
     threads
-        Torch threads while fitting; ``None`` leaves torch's setting alone (by default,
-        one per physical core). On an idle 2-core machine two threads train 1.6 times
-        faster than one, but when another process keeps a core busy they wait on each
-        other and a step took 4 times longer than on one thread: pass ``threads=1`` on
-        a machine shared with other busy processes. Results are deterministic for a
-        given thread count, and differ by about 1e-5 between thread counts.
+        Threads of every pool while fitting (torch, OpenMP, BLAS; see
+        :func:`interestlens.threads.limit`); ``None``: ``$INTERESTLENS_THREADS``, else
+        :data:`interestlens.threads.DEFAULT_THREADS`. On an idle 2-core machine two
+        threads train 1.6 times faster than one, but when another process keeps a core
+        busy they wait on each other and a step took 4 times longer than on one thread.
+        Results are deterministic for a given thread count, and differ by about 1e-5
+        between thread counts.
+    progress
+        Show each epoch, with its mean training loss, on a progress bar on stderr;
+        ``None`` shows it when stderr is a terminal. Each epoch is also logged at INFO
+        level (logger ``interestlens.models.sasrec``), whatever this says.
     precision
         Arithmetic of the large matrix products in training (the text projection and the
         softmax over the catalogue): ``"bf16"`` multiplies in bfloat16 while weights,
@@ -189,6 +200,8 @@ class SASRec(Recommender):
     history_
         NDCG@10 of the held-out last items after each epoch (empty without
         ``holdout_last``).
+    losses_
+        Mean training loss of each epoch.
     best_epoch_
         The epoch whose weights were kept (1-based).
     precision_
@@ -239,6 +252,8 @@ class SASRec(Recommender):
     ['i5']
     """
 
+    _user_state = ("user_states_", "inner_states_", "has_history_", "held_out_")
+
     def __init__(
         self,
         max_len: int = 50,
@@ -259,6 +274,7 @@ class SASRec(Recommender):
         encoder: Encoder | None = None,
         threads: int | None = None,
         precision: Literal["auto", "bf16", "fp32"] = "auto",
+        progress: bool | None = None,
         *,
         random_state: int = 0,
     ) -> None:
@@ -281,6 +297,7 @@ class SASRec(Recommender):
         self.encoder = encoder
         self.threads = threads
         self.precision = precision
+        self.progress = progress
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
@@ -326,16 +343,12 @@ class SASRec(Recommender):
             from interestlens.text.local import cpu_has_amx
 
             self.precision_ = "bf16" if cpu_has_amx() else "fp32"
-        text = self._text_vectors(dataset) if self.text_init else None
-        items, bounds = _item_sequences(dataset, self.user_ids_, self.item_ids_)
-        previous = torch.get_num_threads()
-        torch.set_num_threads(self.threads or previous)
-        try:
+        with limit(self.threads):
+            text = self._text_vectors(dataset) if self.text_init else None
+            items, bounds = _item_sequences(dataset, self.user_ids_, self.item_ids_)
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(self.random_state)
                 self._train(items, bounds, text)
-        finally:
-            torch.set_num_threads(previous)
 
     def _train(self, items: np.ndarray, bounds: np.ndarray, text: np.ndarray | None) -> None:
         rng = np.random.default_rng(self.random_state)
@@ -372,34 +385,45 @@ class SASRec(Recommender):
         n_negatives = None if self.loss == "ce" else self.n_negatives
 
         self.history_: list[float] = []
+        self.losses_: list[float] = []
         best, best_state, best_epoch, waited = -1.0, None, 0, 0
-        for epoch in range(1, self.epochs + 1):
-            net.train()
-            first, size, n_loss = _windows(starts, n_pairs, self.max_len, stride, rng)
-            order = rng.permutation(len(first))
-            n_batches = -(-len(order) // self.batch_size)
-            for k in range(n_batches):
-                progress = (epoch - 1 + k / n_batches) / self.epochs
-                for group in optimizer.param_groups:
-                    group["lr"] = self.learning_rate * (1.0 - progress)
-                idx = order[k * self.batch_size : (k + 1) * self.batch_size]
-                inputs, targets = _batch(seq, first[idx], size[idx], n_loss[idx])
-                loss = net.loss(inputs, targets, n_negatives, proposal)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-            if holdout:
-                self.history_.append(self._holdout_ndcg(net, seq, starts, ends, val_users))
-            if self.patience is None:
-                best_epoch = epoch  # train every epoch, keep the annealed last one
-                continue
-            if self.history_[-1] > best:
-                best, best_epoch, waited = self.history_[-1], epoch, 0
-                best_state = copy.deepcopy(net.state_dict())
-            else:
-                waited += 1
-                if waited >= self.patience:
-                    break
+        with progress_bar("SASRec: epoch 1", total=self.epochs, enabled=self.progress) as bar:
+            for epoch in range(1, self.epochs + 1):
+                started = time.perf_counter()
+                net.train()
+                first, size, n_loss = _windows(starts, n_pairs, self.max_len, stride, rng)
+                order = rng.permutation(len(first))
+                n_batches = -(-len(order) // self.batch_size)
+                total = torch.zeros(())
+                for k in range(n_batches):
+                    progress = (epoch - 1 + k / n_batches) / self.epochs
+                    for group in optimizer.param_groups:
+                        group["lr"] = self.learning_rate * (1.0 - progress)
+                    idx = order[k * self.batch_size : (k + 1) * self.batch_size]
+                    inputs, targets = _batch(seq, first[idx], size[idx], n_loss[idx])
+                    loss = net.loss(inputs, targets, n_negatives, proposal)
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    optimizer.step()
+                    total += loss.detach()
+                    bar.advance(1 / n_batches)
+                self.losses_.append(float(total) / max(n_batches, 1))
+                if holdout:
+                    self.history_.append(self._holdout_ndcg(net, seq, starts, ends, val_users))
+                self._report_epoch(bar, epoch, time.perf_counter() - started)
+                if self.patience is None:
+                    best_epoch = epoch  # train every epoch, keep the annealed last one
+                    continue
+                if self.history_[-1] > best:
+                    best, best_epoch, waited = self.history_[-1], epoch, 0
+                    best_state = copy.deepcopy(net.state_dict())
+                else:
+                    waited += 1
+                    if waited >= self.patience:
+                        log.info(
+                            "SASRec: no better held-out NDCG@10 for %d epochs, stopping", waited
+                        )
+                        break
         if best_state is not None:
             net.load_state_dict(best_state)
         net.eval()
@@ -416,6 +440,14 @@ class SASRec(Recommender):
             ).numpy()
         self.has_history_ = length > 0
         self.held_out_ = held_out.astype(bool)
+
+    def _report_epoch(self, bar: Bar, epoch: int, seconds: float) -> None:
+        """Log the epoch just trained and show it on the bar."""
+        text = f"SASRec: epoch {epoch}/{self.epochs}, loss {self.losses_[-1]:.4f}"
+        if self.history_:
+            text += f", held-out NDCG@10 {self.history_[-1]:.4f}"
+        log.info("%s (%.1f s)", text, seconds)
+        bar.describe(text)
 
     def without_last_items(self) -> tuple[SASRec, pd.Index]:
         """The model as it scores users before their last item, and the users this holds for.
