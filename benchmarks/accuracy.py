@@ -9,16 +9,26 @@ of trials, refitted with its best setting on train + validation, and scored once
 Confidence intervals come from a paired bootstrap over test users.
 
     python benchmarks/accuracy.py [--dataset NAME|PATH] [--budget 6] [--protocols loo,random]
+                                  [--shared-machine [--allow-busy]]
 
 Writes benchmarks/results/accuracy.json and prints the table, the ratios of the default
 pipeline to the best peer, its fit time and the per-user latency of recommendations.
+
+``--shared-machine`` also times the default pipeline's fit alone and beside one CPU-bound
+process that the benchmark starts and stops itself (a refit beside a busy server), and
+writes both times and their ratio under ``shared_machine``; it refuses to write them when
+other processes took more than 10% of the cores meanwhile, unless ``--allow-busy``.
+Only that measurement: ``--protocols "" --no-speed --shared-machine``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -35,6 +45,10 @@ from interestlens.engine import Config, Engine, ExploreConfig
 from interestlens.evaluate import evaluate, make_split, tune
 from interestlens.models import Recommender, build_model
 from interestlens.text import Encoder
+from interestlens.threads import resolve
+
+sys.path.insert(0, str(Path(__file__).parent))
+from machine import Competition, refuse_if_busy
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -265,7 +279,7 @@ def speed(ds: Dataset) -> dict[str, float]:
     engine.fit(ds)
     fit_s = time.perf_counter() - t
     users = list(ds.user_ids[:200])
-    model = engine.state.recommender
+    model = engine.recommender
     engine.recommend(users[0], k=10)  # warm-up
     lat: dict[str, list[float]] = {"model": [], "engine": []}
     for u in users:
@@ -281,7 +295,7 @@ def speed(ds: Dataset) -> dict[str, float]:
     for u in users[:100]:
         mine = set(engine.user_events(u)["item_id"])
         item = next(i for i in popular if i not in mine)
-        engine.observe(Event(u, item, "click", timestamp=pd.Timestamp.now(tz="UTC")))
+        engine.ingest([Event(u, item, "click", timestamp=pd.Timestamp.now(tz="UTC"))])
         t = time.perf_counter()
         engine.recommend(u, k=10)
         lat["engine_after_observe"].append((time.perf_counter() - t) * 1000)
@@ -290,6 +304,64 @@ def speed(ds: Dataset) -> dict[str, float]:
         out[f"{key}_recommend_ms_median"] = round(statistics.median(ms), 2)
         out[f"{key}_recommend_ms_p95"] = round(float(np.percentile(ms, 95)), 2)
     return out
+
+
+#: A process that keeps one core busy and never sleeps, as a busy server or job would.
+BUSY_LOOP = "while True:\n    pass"
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User and system CPU seconds a running process has used (``/proc/PID/stat``)."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    fields = stat[stat.rindex(")") + 2 :].split()  # after the command name, from field 3
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def shared_machine(ds: Dataset, **config: Any) -> dict[str, Any]:
+    """Seconds of the default pipeline's ``Engine.fit`` alone, then beside a CPU-bound process.
+
+    The busy process is started right before the second fit and stopped right after it, so
+    that fit shares the machine with one process that holds a core, as a refit beside a
+    busy server does. Each fit starts from a cold embedding cache in a data dir of its own,
+    so both do the same work. ``config`` overrides fields of the engine's ``Config``.
+    ``machine`` holds, per fit, the share of the cores that processes other than this
+    benchmark and its busy process took (see ``benchmarks/machine.py``).
+    """
+    runs: dict[str, dict[str, Any]] = {}
+    for case in ("alone", "beside_busy"):
+        tmp = Path(tempfile.mkdtemp(prefix="interestlens-shared-"))
+        cfg = Config(
+            data_dir=tmp, cache_dir=tmp / "cache", explore=ExploreConfig(log=False), **config
+        )
+        engine = Engine(cfg)
+        busy = None
+        if case == "beside_busy":
+            busy = subprocess.Popen([sys.executable, "-c", BUSY_LOOP])
+        competition = Competition().start()
+        t = time.perf_counter()
+        try:
+            engine.fit(ds)
+        finally:
+            seconds = time.perf_counter() - t
+            if busy is not None:
+                busy_cpu = _cpu_seconds(busy.pid)
+                busy.kill()
+                busy.wait()  # reaped before the competition stops, so its CPU counts as ours
+        runs[case] = {"seconds": seconds, "machine": competition.stop()}
+        if busy is not None:
+            runs[case]["busy_process_cpu_seconds"] = round(busy_cpu, 1)
+        print(f"  Engine.fit {case.replace('_', ' ')}: {seconds:.1f} s", flush=True)
+    alone, beside = runs["alone"]["seconds"], runs["beside_busy"]["seconds"]
+    return {
+        "engine_fit_alone_seconds": round(alone, 1),
+        "engine_fit_beside_busy_seconds": round(beside, 1),
+        "ratio_beside_busy_to_alone": round(beside / alone, 2),
+        "busy_process_cpu_seconds": runs["beside_busy"]["busy_process_cpu_seconds"],
+        "threads": resolve(cfg.threads),
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
+        "cpus": os.cpu_count(),
+        "machine": {case: run["machine"] for case, run in runs.items()},
+    }
 
 
 def print_table(doc: dict[str, Any]) -> None:
@@ -321,6 +393,14 @@ def print_table(doc: dict[str, Any]) -> None:
             f"(Engine.recommend {sp_['engine_recommend_ms_median']} ms; right after a new "
             f"event {sp_.get('engine_after_observe_recommend_ms_median', 'n/a')} ms)"
         )
+    shared = doc.get("shared_machine")
+    if shared:
+        print(
+            f"Engine.fit alone {shared['engine_fit_alone_seconds']} s, beside one CPU-bound "
+            f"process {shared['engine_fit_beside_busy_seconds']} s: "
+            f"{shared['ratio_beside_busy_to_alone']}x ({shared['threads']} thread(s) of "
+            f"{shared['cpus']} cores, OMP_WAIT_POLICY {shared['omp_wait_policy']})"
+        )
 
 
 def main() -> None:
@@ -332,6 +412,16 @@ def main() -> None:
     ap.add_argument("--protocols", default="loo,random")
     ap.add_argument("--only", default="", help="comma-separated contender names (default: all)")
     ap.add_argument("--no-speed", action="store_true", help="skip the fit-time and latency run")
+    ap.add_argument(
+        "--shared-machine",
+        action="store_true",
+        help="also time Engine.fit alone and beside a CPU-bound process the benchmark starts",
+    )
+    ap.add_argument(
+        "--allow-busy",
+        action="store_true",
+        help="write the shared-machine figures even if other processes used the CPU meanwhile",
+    )
     ap.add_argument(
         "--merge",
         action="store_true",
@@ -358,7 +448,8 @@ def main() -> None:
         path.write_text(json.dumps(doc, indent=2, default=str) + "\n")
 
     if (args.merge or not args.protocols) and path.exists():
-        doc = json.loads(path.read_text())  # --protocols "" refreshes the speed figures only
+        # --protocols "" refreshes the speed or shared-machine figures only
+        doc = json.loads(path.read_text())
     for protocol in filter(None, args.protocols.split(",")):
         print(f"protocol {protocol}", flush=True)
         previous = doc["protocols"].get(protocol, {}).get("models") if args.merge else None
@@ -373,6 +464,14 @@ def main() -> None:
         )
     if not args.no_speed:
         doc["speed"] = speed(ds)
+        save()
+    if args.shared_machine:
+        print("shared machine: Engine.fit alone, then beside one CPU-bound process", flush=True)
+        shared = shared_machine(ds)
+        for case, machine in shared["machine"].items():
+            print(f"during the fit {case.replace('_', ' ')}:", end="")
+            refuse_if_busy(machine, args.allow_busy)
+        doc["shared_machine"] = shared
         save()
     print_table(doc)
 
