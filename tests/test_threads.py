@@ -1,5 +1,10 @@
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -70,3 +75,30 @@ def test_limit_puts_threads_back_when_the_block_raises():
         raise RuntimeError("boom")
     assert torch.get_num_threads() == before
     assert threads._active.get() is None
+
+
+_LOAD_INSIDE = """
+import json, os
+import torch
+from threadpoolctl import threadpool_info
+from interestlens.threads import limit
+known = {p["filepath"] for p in threadpool_info()}
+with limit(1):
+    import lightgbm, scipy.linalg, sklearn.linear_model
+    inside = {p["filepath"]: p["num_threads"] for p in threadpool_info()}
+print(json.dumps({"known": sorted(known), "inside": inside,
+                  "env_after": os.environ.get("OMP_NUM_THREADS")}))
+"""
+
+
+def test_a_library_first_loaded_inside_the_block_starts_with_its_threads():
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_NUM_THREADS")}
+    p = subprocess.run(
+        [sys.executable, "-c", _LOAD_INSIDE], capture_output=True, text=True, timeout=300, env=env
+    )
+    assert p.returncode == 0, p.stderr
+    doc = json.loads(p.stdout)
+    loaded_inside = set(doc["inside"]) - set(doc["known"])
+    assert loaded_inside  # scipy's BLAS, scikit-learn's OpenMP
+    assert set(doc["inside"].values()) == {1}
+    assert doc["env_after"] is None

@@ -24,6 +24,9 @@ ENV = "INTERESTLENS_THREADS"
 #: Threads of heavy work when neither the caller nor ``INTERESTLENS_THREADS`` says.
 DEFAULT_THREADS = 1
 
+#: Variables an OpenMP or BLAS library reads once, when it is loaded, to size its pool.
+_POOL_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
 _active: ContextVar[int | None] = ContextVar("interestlens_threads", default=None)
 
 
@@ -79,9 +82,13 @@ def limit(threads: int | None = None) -> Iterator[int]:
     """Run the block with every thread pool of heavy work sized to :func:`resolve`'s answer.
 
     Sizes torch's intra-op threads and, through threadpoolctl, every OpenMP and BLAS
-    library loaded, and puts them back as they were afterwards. Blocks may nest; the
-    innermost wins while it runs. The sizes are per process, so two threads of one
-    process that enter different limits at the same time see whichever was set last.
+    library loaded, and puts them back as they were afterwards. A library first loaded
+    inside the block (a model's lazy import of LightGBM or scipy's BLAS) starts with
+    ``n`` threads from the environment variables set meanwhile (``OMP_NUM_THREADS``,
+    ``OPENBLAS_NUM_THREADS``, ``MKL_NUM_THREADS``) and keeps them afterwards. Blocks
+    may nest; the innermost wins while it runs. The sizes are per process, so two
+    threads of one process that enter different limits at the same time see whichever
+    was set last.
 
     Parameters
     ----------
@@ -107,11 +114,18 @@ def limit(threads: int | None = None) -> Iterator[int]:
     from threadpoolctl import threadpool_limits
 
     previous = torch.get_num_threads()
+    previous_env = {name: os.environ.get(name) for name in _POOL_VARIABLES}
     token = _active.set(n)
     torch.set_num_threads(n)
+    os.environ.update(dict.fromkeys(_POOL_VARIABLES, str(n)))
     try:
         with threadpool_limits(limits=n):
             yield n
     finally:
         torch.set_num_threads(previous)
+        for name, value in previous_env.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
         _active.reset(token)

@@ -23,7 +23,7 @@ import scipy.sparse as sp
 from interestlens.data import Dataset
 from interestlens.models.base import Recommender, top_k
 from interestlens.progress import Stages, stages
-from interestlens.threads import limit
+from interestlens.threads import limit, resolve
 
 log = logging.getLogger(__name__)
 
@@ -423,7 +423,7 @@ class Hybrid(Recommender):
             random_state=self.random_state,
             deterministic=True,
             force_row_wise=True,
-            n_jobs=1,
+            n_jobs=resolve(self.threads),
             verbose=-1,
         ).fit(
             np.vstack(X),
