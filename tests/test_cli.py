@@ -19,10 +19,12 @@ from tests.conftest import LIGHT_HYBRID
 BIN = Path(sys.executable).with_name("interestlens")
 
 
-def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+def run(
+    *args: str, cwd: Path | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k != "INTERESTLENS_DEBUG"}
     return subprocess.run(
-        [str(BIN), *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=300
+        [str(BIN), *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=timeout
     )
 
 
@@ -146,7 +148,8 @@ def test_datasets_list_and_describe_json():
 def test_demo_fits_and_shows_a_profile(tmp_path):
     config = tmp_path / "light.toml"
     config.write_text(f"[engine]\nhybrid_models = {list(LIGHT_HYBRID)!r}\n".replace("'", '"'))
-    p = run("demo", "--json", "--data-dir", str(tmp_path), "--config", str(config))
+    # a fit and an evaluation of three models: 140 CPU-seconds, 290 s beside other busy jobs
+    p = run("demo", "--json", "--data-dir", str(tmp_path), "--config", str(config), timeout=900)
     assert p.returncode == 0, p.stderr
     doc = json.loads(p.stdout)
     summary = doc["dataset"]
@@ -427,21 +430,6 @@ def test_help_shows_every_option_text_whole_and_no_flag_hints():
             assert " ".join(paragraph.split()) in p.stdout, (name, paragraph)
     fit_help = run("fit", "--help").stdout
     assert "TOML file with an [engine] table." in " ".join(fit_help.split())
-
-
-def test_json_output_is_strict_json(capsys):
-    from interestlens.cli.render import emit_json
-
-    emit_json({"items": [{"score": float("nan"), "propensity": 0.5}], "x": float("inf")})
-    text = capsys.readouterr().out
-
-    def refuse(constant: str) -> None:
-        raise ValueError(f"not JSON: {constant}")
-
-    assert json.loads(text, parse_constant=refuse) == {
-        "items": [{"score": None, "propensity": 0.5}],
-        "x": None,
-    }
 
 
 def test_a_progress_bar_shows_its_description_as_it_is():
