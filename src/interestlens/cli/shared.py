@@ -32,7 +32,8 @@ ThreadsOpt = Annotated[
     int | None,
     typer.Option(
         "--threads",
-        help="Threads for training (default: one per core); 1 on a machine busy with other work.",
+        help="Threads for the fit's heavy work (default: $INTERESTLENS_THREADS, else 1); "
+        "more than 1 only on cores that no other busy process shares.",
     ),
 ]
 MapOpt = Annotated[
