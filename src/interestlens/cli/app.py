@@ -12,7 +12,6 @@ import logging
 import os
 import sys
 from collections.abc import Callable
-from importlib.metadata import PackageNotFoundError, version
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -20,6 +19,7 @@ import typer.core
 
 from interestlens.cli import data, evaluation, model, render
 from interestlens.cli.shared import CLIError
+from interestlens.version import __version__
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -112,11 +112,7 @@ for _fn in COMMANDS:
 
 def _version(value: bool) -> None:
     if value:
-        try:
-            number = version("interestlens")
-        except PackageNotFoundError:  # running from a source tree without an install
-            number = "0.0.0"
-        render.say(f"interestlens {number}")
+        render.say(f"interestlens {__version__}")
         raise typer.Exit()
 
 
