@@ -174,8 +174,10 @@ def ingest(
     )
     parsed_map = parse_mapping(mapping)
     items_df, users_df, catalogue = read_catalogue(items, users, item_map, user_map, list_separator)
-    config = Config(data_dir=data_dir, store=store)
-    engine = Engine.open(data_dir, config=config)
+    # a saved engine keeps its own settings; --store replaces them to reach another store
+    engine = Engine.open(
+        data_dir, config=Config(data_dir=data_dir, store=store) if store is not None else None
+    )
     entities: dict[str, dict[str, Any]] = {}
     if items_df is not None:
         entities["items"] = dict(catalogue["items"].to_dict(), stored=engine.add_items(items_df))
@@ -205,7 +207,7 @@ def ingest(
     in_store = engine.slate_store.count()
     sources = [*entities.values(), *files_read]
     doc = {
-        "store": config.store_url,
+        "store": engine.info()["store"],
         "stored": sum(d["stored"] for d in files_read),
         "rejected": sum(d["rejected"] for d in files_read),
         "duplicates": sum(d["duplicates"] for d in files_read),
