@@ -236,6 +236,7 @@ def main() -> None:
     ap.add_argument("data_dir", nargs="?", type=Path, help="a fitted data dir (default: fit one)")
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--user", default="1", help="the user of `interestlens recommend`")
+    ap.add_argument("--note", default="", help="what else the reader of the result should know")
     ap.add_argument(
         "--allow-busy", action="store_true", help="write the result even if others used the CPU"
     )
@@ -292,6 +293,8 @@ def main() -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = {
         "interestlens": interestlens.__version__,
+        "interestlens_source": str(Path(interestlens.__file__).parent),
+        "note": args.note,
         "python": platform.python_version(),
         "architecture": platform.machine(),
         "cpus": os.cpu_count(),
