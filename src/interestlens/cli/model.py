@@ -47,7 +47,6 @@ def _interest_doc(interest: Any) -> dict[str, Any]:
 
 def _fit_data(
     engine: Engine,
-    store_url: str,
     dataset: str | None,
     store: str | None,
     events: dict[str, tuple[str, Any]],
@@ -55,7 +54,7 @@ def _fit_data(
 ) -> tuple[Dataset, list[dict[str, Any]]]:
     """What ``fit`` learns from, and the report of each file read for it.
 
-    ``store_url`` names the engine's store; ``events`` maps each event-file option given on the command line (``--map``, ``--type``,
+    ``events`` maps each event-file option given on the command line (``--map``, ``--type``,
     ...) to its :func:`interestlens.data.loaders.load` keyword and value; ``catalogue``
     holds the item and user files with their mappings.
     """
@@ -80,7 +79,7 @@ def _fit_data(
         if store is not None:
             raise CLIError(f"no events in {store} to fit on")
         render.say(
-            f"no events in {store_url}: fitting the bundled ml-latest-small "
+            f"no events in {engine.info()['store']}: fitting the bundled ml-latest-small "
             "(`interestlens ingest` your files first, or give --dataset)",
             stderr=True,
         )
@@ -159,7 +158,6 @@ def fit(
     engine = Engine.open(data_dir, config=cfg)
     data, sources = _fit_data(
         engine,
-        cfg.store_url,
         dataset,
         store,
         events,
