@@ -102,3 +102,14 @@ def test_a_library_first_loaded_inside_the_block_starts_with_its_threads():
     assert loaded_inside  # scipy's BLAS, scikit-learn's OpenMP
     assert set(doc["inside"].values()) == {1}
     assert doc["env_after"] is None
+
+
+@pytest.mark.parametrize(("given", "expected"), [(None, "PASSIVE"), ("ACTIVE", "ACTIVE")])
+def test_importing_the_package_makes_openmp_threads_sleep_unless_told(given, expected):
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    if given is not None:
+        env["OMP_WAIT_POLICY"] = given
+    code = "import os, interestlens; print(os.environ['OMP_WAIT_POLICY'])"
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.strip() == expected

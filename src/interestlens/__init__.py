@@ -7,7 +7,13 @@
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Any
+
+# OpenMP threads that spin while they wait for each other stall whenever another process
+# holds one of their cores (see interestlens.threads); sleeping ones do not. An OpenMP
+# runtime reads this once, when it loads: so here, before anything of ours imports torch.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from interestlens.version import __version__
 
