@@ -4,6 +4,7 @@ import tempfile
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -41,12 +42,15 @@ def test_taxonomy_levels(ml_engine):
         ml_engine.interests("middle")
 
 
-def _twin(engine: Engine, data_dir: Path | None = None) -> Engine:
+def _twin(engine: Engine, data_dir: Path | None = None, **settings: Any) -> Engine:
     """A second engine on the same snapshot, with a store and a ledger of its own.
 
-    The snapshot's components are shared: never forget a user in a twin.
+    ``settings`` replace config fields (the default policy is built with them). The
+    snapshot's components are shared: never forget a user in a twin.
     """
-    config = replace(engine.config, data_dir=Path(data_dir or tempfile.mkdtemp()), store=None)
+    config = replace(
+        engine.config, data_dir=Path(data_dir or tempfile.mkdtemp()), store=None, **settings
+    )
     twin = Engine(config, encoder=engine.encoder, sentiment=engine.sentiment)
     with twin._write:
         twin._install(replace(engine.snapshot, watermark=0))
@@ -288,10 +292,9 @@ def test_every_policy_serves_through_the_engine(ml_engine, ml_small, name):
 
 
 def test_cold_users_get_popular_content_and_exploration(ml_engine):
-    engine = _twin(ml_engine)
     # every MovieLens item is years old: call items engaged with only once "new"
     params = {"max_age": 100_000.0, "min_impressions": 2}
-    engine.config = replace(engine.config, explore=ExploreConfig("cold_start", params))
+    engine = _twin(ml_engine, explore=ExploreConfig("cold_start", params))
     cold = set(engine.policy().cold_items())  # before serving: being shown warms items up
     assert 0 < len(cold) < 9742
     popular = [r.item_id for r in engine.recommend("never-seen", k=6)]
@@ -309,8 +312,7 @@ def test_cold_users_get_popular_content_and_exploration(ml_engine):
 
 
 def test_slate_log_can_be_turned_off(ml_engine, tmp_path):
-    engine = _twin(ml_engine)
-    engine.config = replace(engine.config, data_dir=tmp_path, explore=ExploreConfig(log=False))
+    engine = _twin(ml_engine, tmp_path, explore=ExploreConfig(log=False))
     recs = engine.recommend("1", k=3, explore=0.5)
     assert engine.feedback(recs[0].request_id, recs[0].item_id, 1.0)
     assert engine.slate_store.count_slates() == 0

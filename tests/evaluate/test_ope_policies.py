@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -37,10 +36,9 @@ def served(ml_engine, ml_small, tmp_path_factory):
 
     The simulated user clicks an item exactly when MovieLens files it under Drama.
     """
-    engine = _twin(ml_engine)
-    engine.config = replace(
-        engine.config,
-        data_dir=tmp_path_factory.mktemp("ope-engine"),
+    engine = _twin(
+        ml_engine,
+        tmp_path_factory.mktemp("ope-engine"),
         explore=ExploreConfig("epsilon_greedy", PARAMS),
     )
     items = ml_small.items
