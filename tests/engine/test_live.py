@@ -210,3 +210,49 @@ def test_forget_during_a_refit_reaches_the_new_snapshot(tmp_path, small, encoder
     assert not engine.knows_user(user)
     assert user not in set(engine.dataset.events["user_id"])
     assert user not in engine.recommender.user_ids_
+
+
+def test_an_item_added_online_is_similar_tagged_and_served_at_once(
+    tmp_path, small, encoder, sentiment
+):
+    engine = _engine(tmp_path, small, encoder, sentiment)
+    tax = engine.snapshot.taxonomy
+    # the user's strongest interest, and an item whose text is written for it
+    user = str(small.user_ids[0])
+    top = engine.profile(user).interests[0]
+    member = sorted(tax.members(top.interest_id))[0]
+    row = small.items.set_index("item_id").loc[member]
+    # a new edition of one of its items: the same words, a new id
+    interests = engine.add_item(
+        {
+            "item_id": "brand-new",
+            "title": row["title"],
+            "categories": list(row["categories"]),
+            "tags": list(row["tags"]),
+        }
+    )
+    assert top.interest_id in {i.interest_id for i, _ in interests}
+    assert "brand-new" in engine.slate_store.items()["item_id"].tolist()  # stored
+    assert engine.similar_items(member, k=1)[0][0] == "brand-new"
+    assert engine.similar_items("brand-new", k=1)[0][0] == member
+
+    recs = engine.recommend(user, k=10, explain=True)
+    assert recs[-1].item_id == "brand-new" and recs[-1].propensity == 1.0
+    assert recs[-1].reason == f"new in the catalogue: serves your interest in {top.label}"
+    assert engine.feedback(recs[-1].request_id, "brand-new", 1.0) is False  # logged only
+    logged = engine.slate_store.slate_frame().query("request_id == @recs[-1].request_id")
+    assert logged["item_id"].iloc[-1] == "brand-new" and logged["reward"].iloc[-1] == 1.0
+    # a user who does not hold the interest is not served it
+    others = [
+        str(u)
+        for u in small.user_ids
+        if top.interest_id not in {i.interest_id for i in engine.profile(str(u)).interests[:3]}
+    ]
+    assert others and all(
+        "brand-new" not in {r.item_id for r in engine.recommend(u, k=10)} for u in others[:5]
+    )
+    with pytest.raises(ValueError, match="unknown fields \\['colour'\\]"):
+        engine.add_item({"item_id": "x", "colour": "red"})
+    # the next refit learns it as an item of the catalogue
+    engine.refit()
+    assert "brand-new" in engine.snapshot.item_ids and not engine._view().catalogue.added

@@ -25,8 +25,10 @@ import numpy as np
 import pandas as pd
 
 from interestlens.data import Dataset, Event, Item, User
+from interestlens.data.dataset import items_frame
 from interestlens.data.validation import LoadReport, Rejection, ValidationOptions
 from interestlens.engine.artefact import list_versions, prune, read_artefact, write_artefact
+from interestlens.engine.catalogue import AddedItem, Catalogue
 from interestlens.engine.config import Config
 from interestlens.engine.ledger import Ledger
 from interestlens.engine.snapshot import Snapshot, build_snapshot
@@ -38,7 +40,7 @@ from interestlens.interests.sentiment import SentimentAnalyzer
 from interestlens.interests.taxonomy import Interest
 from interestlens.models import Recommender
 from interestlens.store import EventStore, open_store
-from interestlens.text import Encoder
+from interestlens.text import Encoder, compose_item_text
 
 log = logging.getLogger(__name__)
 
@@ -158,16 +160,25 @@ class ForgetReport:
 class _Live:
     """The engine's current view: a snapshot, its ledger, and the policies serving from it."""
 
-    def __init__(self, snapshot: Snapshot, ledger: Ledger | None = None) -> None:
+    def __init__(
+        self, snapshot: Snapshot, ledger: Ledger | None = None, catalogue: Catalogue | None = None
+    ) -> None:
         self.snapshot = snapshot
         self.ledger = ledger or Ledger(snapshot)
+        self.catalogue = catalogue or Catalogue(snapshot)
         self.policies: dict[str, Policy] = {}
         self.policy_lock = threading.Lock()
 
     def with_snapshot(self, snapshot: Snapshot) -> _Live:
-        """The same ledger and policies over a snapshot the current one became (after a forget)."""
-        twin = _Live(snapshot, self.ledger)
+        """The same ledger, items and policies over a snapshot the current one became (a forget)."""
         self.ledger.snapshot = snapshot
+        twin = _Live(snapshot, self.ledger, Catalogue(snapshot, self.catalogue.added))
+        twin.policies, twin.policy_lock = self.policies, self.policy_lock
+        return twin
+
+    def with_catalogue(self, catalogue: Catalogue) -> _Live:
+        """The same snapshot, ledger and policies with ``catalogue``."""
+        twin = _Live(self.snapshot, self.ledger, catalogue)
         twin.policies, twin.policy_lock = self.policies, self.policy_lock
         return twin
 
@@ -356,13 +367,10 @@ class Engine:
             since = live.ledger.events()
             mark = live.ledger.watermark or snap.watermark
             ds = snap.dataset
-            if since is not None:
-                ds = Dataset(
-                    pd.concat([ds.events, since], ignore_index=True),
-                    ds.items,
-                    ds.users,
-                    name=ds.name,
-                )
+            events = (
+                ds.events if since is None else pd.concat([ds.events, since], ignore_index=True)
+            )
+            ds = Dataset(events, live.catalogue.items_frame(), ds.users, name=ds.name)
             self._forgotten_during_fit = set()
         return self._fit_and_swap(ds, snap, mark)
 
@@ -385,8 +393,13 @@ class Engine:
         return self
 
     def _install(self, snapshot: Snapshot) -> None:
-        """Make ``snapshot`` live with every stored event after its watermark (caller holds the write lock)."""
-        live = _Live(snapshot)
+        """Make ``snapshot`` live with every stored event after its watermark (caller holds the write lock).
+
+        Items added online that the snapshot lacks (added during its fit) stay added.
+        """
+        old = self._live.catalogue.added if self._live is not None else {}
+        pending = {i: a for i, a in old.items() if snapshot.item_ids.get_indexer([i])[0] < 0}
+        live = _Live(snapshot, catalogue=Catalogue(snapshot, pending))
         frame, mark = self.slate_store.events_since(snapshot.watermark)
         live.ledger.add(frame, mark)
         if snapshot.recommender is not None:
@@ -471,8 +484,47 @@ class Engine:
             live.ledger.add(frame, new_mark)
 
     def add_items(self, items: Iterable[Item] | pd.DataFrame) -> int:
-        """Store items (insert or replace); the next fit uses them. Returns how many were written."""
+        """Store items in bulk (insert or replace) for the next fit. Returns how many were written.
+
+        To make one item live at once, use :meth:`add_item`.
+        """
         return self.slate_store.upsert_items(items)
+
+    def add_item(self, item: Item | Mapping[str, Any]) -> list[tuple[Interest, float]]:
+        """Add (or replace) one item online: stored, embedded once, tagged, recommendable at once.
+
+        Its text is embedded with the engine's encoder and tagged with the fine interests
+        it speaks to (:meth:`tag_text`); from then on it is among :meth:`similar_items`,
+        and a user who holds one of those interests among their strongest gets it in the
+        last slot of a slate (see :meth:`recommend`). The next refit learns it like any
+        other item. Returns its interests with their scores (empty before a fit).
+
+        Raises
+        ------
+        ValueError
+            The item is invalid (an unknown field, an empty id), naming the field.
+        """
+        if isinstance(item, Mapping):
+            known = set(Item.__dataclass_fields__)
+            unknown = sorted(set(item) - known)
+            if unknown:
+                raise ValueError(f"item: unknown fields {unknown}; known: {sorted(known)}")
+            item = Item(**item)
+        frame = items_frame([item])
+        item_id = str(frame["item_id"].iloc[0])
+        self.slate_store.upsert_items(frame)
+        live = self._live
+        if live is None:
+            return []
+        text = compose_item_text(frame, fields=self.config.item_text_fields)
+        vector = self.encoder.encode(text.tolist())[0]
+        tax = live.snapshot.taxonomy
+        tags = tuple(tax.tag_vectors(vector[None, :], top=3)[0])
+        with self._write:
+            current = self._view()
+            added = AddedItem(frame, vector, tags)
+            self._live = current.with_catalogue(current.catalogue.add(item_id, added))
+        return [(tax[i], s) for i, s in tags]
 
     def add_users(self, users: Iterable[User] | pd.DataFrame) -> int:
         """Store users (insert or replace) with their attributes. Returns how many were written."""
@@ -616,14 +668,9 @@ class Engine:
 
     def similar_items(self, item_id: str, k: int = 10) -> list[tuple[str, float]]:
         """Items closest to one item in text-embedding space, with their cosine similarity."""
-        snap = self._view().snapshot
-        pos = snap.item_ids.get_indexer([str(item_id)])[0]
-        if pos < 0:
-            raise KeyError(f"unknown item {item_id!r}")
-        sims = snap.item_vectors @ snap.item_vectors[pos]
-        sims[pos] = -np.inf
-        top = np.argsort(-sims)[:k]
-        return [(str(snap.item_ids[j]), float(sims[j])) for j in top]
+        catalogue = self._view().catalogue
+        item_id = str(item_id)
+        return catalogue.nearest(catalogue.vector(item_id), k, exclude=item_id)
 
     def interest_vectors(self, user_id: str, k: int = 3) -> tuple[list[Interest], np.ndarray]:
         """Several retrieval vectors of one user, one per strongest interest."""
@@ -674,8 +721,13 @@ class Engine:
             scores=scores,
             context={"source": source, "n_events": n_events},
         )
+        shown = slate.record()
+        fresh = self._fresh_item(live, user_id, shown["item_ids"])
+        if fresh is not None:  # the last slot goes to a new item of one of the user's interests
+            shown["item_ids"][-1], shown["scores"][-1] = fresh[0], math.nan
+            shown["propensities"][-1], shown["explored"][-1] = 1.0, False
         if self.config.explore.log:
-            self.slate_store.log_slate(**slate.record())
+            self.slate_store.log_slate(**shown)
         out = [
             Recommendation(
                 item_id=i,
@@ -687,17 +739,54 @@ class Engine:
                 request_id=slate.request_id,
             )
             for n, (i, s, e, p) in enumerate(
-                zip(slate.item_ids, slate.scores, slate.explored, slate.propensities, strict=True),
+                zip(
+                    shown["item_ids"],
+                    shown["scores"],
+                    shown["explored"],
+                    shown["propensities"],
+                    strict=True,
+                ),
                 1,
             )
         ]
         if explain:
-            reasons = self._reasons(live, user_id, [r.item_id for r in out], source)
+            ranked = [r.item_id for r in out][: len(out) - (fresh is not None)]
+            reasons = self._reasons(live, user_id, ranked, source)
+            if fresh is not None:
+                label = live.snapshot.taxonomy[fresh[1]].label
+                reasons.append(f"new in the catalogue: serves your interest in {label}")
             out = [
                 replace(r, reason=f"exploring something new: {why}" if r.explored else why)
                 for r, why in zip(out, reasons, strict=True)
             ]
         return out
+
+    def _fresh_item(
+        self, live: _Live, user_id: str, slate: Sequence[str]
+    ) -> tuple[str, int] | None:
+        """An item added since the snapshot for the user, and the interest it serves, if any.
+
+        Among the added items the user has not engaged with and the slate lacks, the one
+        whose interests (from its text) best meet the user's three strongest, weighting
+        the strongest most; ``None`` when no added item is in those interests.
+        """
+        added = live.catalogue.added
+        state = live.user_state(user_id) if added and slate else None
+        if state is None:
+            return None
+        fine = live.snapshot.taxonomy.fine_ids_
+        top = [int(fine[c]) for c in np.argsort(-state.long)[:3] if state.long[c] > 0]
+        seen = set(live.user_events(user_id)["item_id"].dropna()) | set(slate)
+        best: tuple[float, str, int] | None = None
+        for item_id, item in added.items():
+            if item_id in seen:
+                continue
+            for interest, score in item.interests:
+                if interest in top:
+                    fit = score * (len(top) - top.index(interest))
+                    if best is None or fit > best[0]:
+                        best = (fit, item_id, interest)
+        return None if best is None else (best[1], best[2])
 
     def _ranking_scores(
         self, live: _Live, user_id: str, policy: Policy, exclude_seen: bool
@@ -788,7 +877,12 @@ class Engine:
         live = self._view()
         holder = next((p for p in list(live.policies.values()) if request_id in p.pending_), None)
         if holder is not None:
-            holder.update(request_id, item_id, reward)
+            try:
+                holder.update(request_id, item_id, reward)
+            except KeyError:
+                if str(item_id) not in live.catalogue.added:
+                    raise
+                holder = None  # a new item in the slate's last slot: logged, no policy learns
         if self.config.explore.log:
             try:
                 self.slate_store.log_feedback(request_id, str(item_id), reward)
