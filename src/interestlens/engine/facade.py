@@ -248,9 +248,9 @@ class Engine:
         root = data_dir / "engine"
         if not list_versions(root):
             if (root / "engine.pkl").exists():
-                raise ValueError(
-                    f"{root / 'engine.pkl'} was saved by an older interestlens: "
-                    "run `interestlens fit` again"
+                log.warning(
+                    "%s was saved by an older interestlens and is not read: run `interestlens fit`",
+                    root / "engine.pkl",
                 )
             return cls(replace(config or Config(), data_dir=data_dir))
         doc, _ = read_artefact(root)
@@ -319,9 +319,13 @@ class Engine:
         return self._view().snapshot.recommender
 
     def info(self) -> dict[str, Any]:
-        """What the engine holds: snapshot generation, watermark and age, sizes, the ledger, the store."""
+        """What the engine holds: snapshot generation, watermark and age, sizes, the ledger, the store's events."""
         live = self._live
-        out: dict[str, Any] = {"fitted": live is not None, "store": self.config.store_url}
+        out: dict[str, Any] = {
+            "fitted": live is not None,
+            "store": self.config.store_url,
+            "store_events": self.slate_store.count(),
+        }
         if live is not None:
             snap, ledger = live.snapshot, live.ledger
             out.update(
