@@ -144,6 +144,48 @@ class InteractionWeights:
         }
 
 
+def cell_values(
+    events: pd.DataFrame,
+    weights: InteractionWeights | None = None,
+    *,
+    half_life: pd.Timedelta | float | None = None,
+    now: pd.Timestamp | None = None,
+) -> np.ndarray:
+    """What each event adds to its interaction-matrix cell (see :meth:`Dataset.interactions`).
+
+    ``events`` are item events (columns ``type``, ``value`` and, with a ``half_life``,
+    ``timestamp``); the result is float64, one value per row.
+
+    Examples
+    --------
+    >>> ev = pd.DataFrame({"type": ["click", "rating"], "value": [None, 4.0]})
+    >>> cell_values(ev).tolist()
+    [2.0, 4.0]
+    """
+    w = weights or InteractionWeights()
+    types = events["type"].to_numpy(dtype=object)
+    base = pd.Series(types).map(w.as_dict()).to_numpy(dtype="float64")
+    strength = np.ones(len(events))
+    for t in w.use_value:
+        m = types == t
+        v = events["value"].to_numpy()[m]
+        if t == "rating" and w.rating_center is not None:
+            v = v - w.rating_center
+        strength[m] = v
+    data = base * strength
+    if half_life is not None and len(events):
+        hl = (
+            half_life
+            if isinstance(half_life, pd.Timedelta)
+            else pd.Timedelta(days=float(half_life))
+        )
+        ts = events["timestamp"]
+        ref = ts.max() if now is None else pd.Timestamp(now)
+        age = (ref - ts).dt.total_seconds().to_numpy() / hl.total_seconds()
+        data = data * np.where(np.isnan(age), 1.0, np.power(0.5, np.nan_to_num(age)))
+    return data
+
+
 @dataclass
 class Interactions:
     """A user x item weight matrix with the ids of its rows and columns."""
@@ -321,30 +363,10 @@ class Dataset:
             Row and column ids (default: this dataset's); events outside them are left out,
             which lets a test split share the training split's matrix layout.
         """
-        w = weights or InteractionWeights()
         users = self.user_ids if user_ids is None else user_ids
         items = self.item_ids if item_ids is None else item_ids
         ev = self.events[self.events["item_id"].notna()]
-        types = ev["type"].to_numpy(dtype=object)
-        base = pd.Series(types).map(w.as_dict()).to_numpy(dtype="float64")
-        strength = np.ones(len(ev))
-        for t in w.use_value:
-            m = types == t
-            v = ev["value"].to_numpy()[m]
-            if t == "rating" and w.rating_center is not None:
-                v = v - w.rating_center
-            strength[m] = v
-        data = base * strength
-        if half_life is not None and len(ev):
-            hl = (
-                half_life
-                if isinstance(half_life, pd.Timedelta)
-                else pd.Timedelta(days=float(half_life))
-            )
-            ts = ev["timestamp"]
-            ref = ts.max() if now is None else pd.Timestamp(now)
-            age = (ref - ts).dt.total_seconds().to_numpy() / hl.total_seconds()
-            data = data * np.where(np.isnan(age), 1.0, np.power(0.5, np.nan_to_num(age)))
+        data = cell_values(ev, weights, half_life=half_life, now=now)
         rows = users.get_indexer(pd.Index(ev["user_id"], dtype=object))
         cols = items.get_indexer(pd.Index(ev["item_id"], dtype=object))
         keep = (rows >= 0) & (cols >= 0) & (data != 0)

@@ -6,7 +6,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from interestlens.data import Dataset
-from interestlens.models.base import Recommender
+from interestlens.models.base import History, Recommender
 
 
 class ALS(Recommender):
@@ -106,7 +106,7 @@ class ALS(Recommender):
     def _scores(self, rows: np.ndarray) -> np.ndarray:
         return self.user_factors_[rows] @ self.item_factors_.T
 
-    def _history_scores(self, dataset: Dataset, X: sp.csr_matrix) -> np.ndarray:
+    def _history_scores(self, history: History, X: sp.csr_matrix) -> np.ndarray:
         # the user step of ALS: (YᵀY + Yᵀ(C - I)Y + λI) x = YᵀCp, C = 1 + αX on the row
         if getattr(self, "gram_", None) is None:
             Y = self.item_factors_.astype(np.float64)

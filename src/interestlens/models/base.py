@@ -20,12 +20,10 @@ import pandas as pd
 import scipy.sparse as sp
 
 from interestlens.data import Dataset
+from interestlens.data.dataset import cell_values
 from interestlens.data.schema import EVENT_COLUMNS
 
 _FORMAT = 1
-#: Empty items and users tables of the one-user datasets of :meth:`Recommender.score_history`
-#: (read, never written: built once, they take a tenth of a fold-in's time off).
-_NO_ITEMS, _NO_USERS = Dataset().items, Dataset().users
 #: Start of the id that replaces a forgotten user's in :attr:`Recommender.user_ids_`. Ingested
 #: ids refuse control characters, so no real id can ever equal one of these.
 FORGOTTEN = "\x00forgotten-"
@@ -107,6 +105,68 @@ def erase_user_row(state: np.ndarray | sp.spmatrix | sp.sparray, row: int) -> No
     state.data, state.indices = data[:write], indices[:write]
 
 
+class History:
+    """One user's events, as the models of a fold-in read them, each view computed once.
+
+    :meth:`Recommender.score_history` wraps the events in one, and a
+    :class:`~interestlens.models.Hybrid` hands the same one to each of its base models, so
+    the interaction row and the time order are derived once per request, straight from
+    the events, with no :class:`~interestlens.data.Dataset` built. Each view equals what
+    the one-user dataset of these events gives.
+
+    Parameters
+    ----------
+    events
+        Events in the layout of :attr:`Dataset.events` (at least ``item_id``, ``type``
+        and ``timestamp``; other columns missing are read as empty), every row read as
+        the same user's. Not copied when complete: leave it unchanged while the history
+        is in use.
+
+    Examples
+    --------
+    >>> from interestlens.data import Dataset, Event
+    >>> ev = Dataset.from_records([Event("a", "x", "click"), Event("a", "y", "view")]).events
+    >>> M, ids = History(ev).interactions()
+    >>> M.toarray().tolist(), ids.tolist()
+    ([[2.0, 1.0]], ['x', 'y'])
+    """
+
+    def __init__(self, events: pd.DataFrame) -> None:
+        missing = [c for c in ("item_id", "type", "timestamp") if c not in events.columns]
+        if missing:
+            raise ValueError(f"events lack columns {missing}")
+        absent = [c for c in EVENT_COLUMNS if c not in events.columns]
+        self.events = events.assign(**dict.fromkeys(absent)) if absent else events
+        self._views: dict[str, Any] = {}
+
+    def interactions(self) -> tuple[sp.csr_matrix, np.ndarray]:
+        """The user's ``(1, n)`` row of :meth:`Dataset.interactions` and its ``n`` item ids.
+
+        Columns are the items in order of first appearance, as the one-user dataset's.
+        """
+        if "interactions" not in self._views:
+            ev = self.events
+            ev = ev[ev["item_id"].notna()]
+            codes, ids = pd.factorize(ev["item_id"].to_numpy(dtype=object))
+            data = cell_values(ev)
+            keep = data != 0
+            M = sp.coo_matrix(
+                (data[keep], (np.zeros(int(keep.sum()), dtype=np.int64), codes[keep])),
+                shape=(1, len(ids)),
+            ).tocsr()
+            M.sum_duplicates()
+            self._views["interactions"] = (M, ids)
+        return self._views["interactions"]
+
+    def sorted_events(self) -> pd.DataFrame:
+        """The events in time order, arrival order breaking ties (as :meth:`Dataset.sorted_events`)."""
+        if "sorted" not in self._views:
+            ev = self.events
+            ts = ev["timestamp"].to_numpy(dtype="datetime64[ns]").astype(np.int64)
+            self._views["sorted"] = ev.iloc[np.argsort(ts, kind="stable")]
+        return self._views["sorted"]
+
+
 class Recommender(abc.ABC):
     """Base class of every recommender.
 
@@ -137,6 +197,8 @@ class Recommender(abc.ABC):
     #: Fitted attributes holding one row per user (see :func:`erase_user_row`), besides
     #: ``seen_`` and ``active_`` which every model has; absent ones are skipped.
     _user_state: ClassVar[tuple[str, ...]] = ()
+    #: Attributes derived from fitted ones on first use, left out of pickles.
+    _derived: ClassVar[tuple[str, ...]] = ("_column_lookup",)
 
     def __init__(self, *, random_state: int = 0) -> None:
         self.random_state = random_state
@@ -152,13 +214,37 @@ class Recommender(abc.ABC):
 
     # ----- shared ---------------------------------------------------------------
     def interaction_matrix(self, dataset: Dataset) -> sp.csr_matrix:
-        """Training matrix: 1 where the user engaged with the item (any event with an item).
+        """Training matrix: :meth:`_cells` of the dataset's interactions (binary by default)."""
+        return self._cells(
+            dataset.interactions(user_ids=dataset.user_ids, item_ids=dataset.item_ids).matrix
+        )
 
-        Override to weight by value or recency.
+    def _cells(self, interactions: sp.csr_matrix) -> sp.csr_matrix:
+        """The model's matrix from :meth:`Dataset.interactions`: 1 where the user engaged.
+
+        Override to weight by value; :meth:`fit` and :meth:`score_history` both read
+        their matrices through it.
         """
-        X = dataset.interactions(user_ids=dataset.user_ids, item_ids=dataset.item_ids).matrix
-        X = sp.csr_matrix((X != 0).astype(np.float32))
-        return X
+        return sp.csr_matrix((interactions != 0).astype(np.float32))
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        for name in self._derived:
+            state.pop(name, None)
+        return state
+
+    def _columns(self, item_ids: Sequence[Any] | np.ndarray | pd.Series) -> np.ndarray:
+        """Catalogue column of each item id (-1 for unknown ids and missing values).
+
+        Reads a dictionary built on first use per fitted catalogue (not saved), so a
+        request's few ids cost no conversion of the whole catalogue index.
+        """
+        index, lookup = getattr(self, "_column_lookup", (None, None))
+        if index is not self.item_ids_:
+            lookup = {item: col for col, item in enumerate(self.item_ids_.to_numpy(dtype=object))}
+            self._column_lookup = (self.item_ids_, lookup)
+        get = lookup.get  # type: ignore[union-attr]
+        return np.fromiter((get(i, -1) for i in item_ids), dtype=np.int64, count=len(item_ids))
 
     def fit(self, dataset: Dataset) -> Recommender:
         """Learn from a dataset; returns the model."""
@@ -229,34 +315,31 @@ class Recommender(abc.ABC):
         [0.0, 0.667, 0.0]
         """
         self._check_fitted()
-        missing = [c for c in ("item_id", "type", "timestamp") if c not in events.columns]
-        if missing:
-            raise ValueError(f"events lack columns {missing}")
-        ev = events.copy()
-        for c in EVENT_COLUMNS:
-            if c not in ev.columns:
-                ev[c] = None
-        ev["user_id"] = "history"
-        return self._score_dataset(Dataset(ev, _NO_ITEMS, _NO_USERS))
+        return self._fold_in(History(events))
 
-    def _score_dataset(self, dataset: Dataset) -> np.ndarray:
-        """:meth:`score_history` of the one user of ``dataset``."""
-        X = self._catalogue_columns(dataset, self.interaction_matrix(dataset))
+    def _fold_in(self, history: History) -> np.ndarray:
+        """:meth:`score_history` of the user of ``history``."""
+        X = self._history_row(history)
         if X.nnz == 0 and not self._reads_text:
             return self._cold_scores(1)[0]
-        return np.asarray(self._history_scores(dataset, X), dtype=np.float32)
+        return np.asarray(self._history_scores(history, X), dtype=np.float32)
 
-    def _catalogue_columns(self, dataset: Dataset, M: sp.spmatrix) -> sp.csr_matrix:
-        """``M`` (columns in ``dataset.item_ids`` order) on this model's catalogue columns."""
+    def _history_row(self, history: History) -> sp.csr_matrix:
+        """The user's ``(1, n_items)`` row of :meth:`interaction_matrix` on the catalogue's columns."""
+        M, item_ids = history.interactions()
+        return self._catalogue_columns(item_ids, self._cells(M))
+
+    def _catalogue_columns(self, item_ids: np.ndarray, M: sp.spmatrix) -> sp.csr_matrix:
+        """``M`` (columns in ``item_ids`` order) on this model's catalogue columns."""
         M = sp.coo_matrix(M)
-        cols = self.item_ids_.get_indexer(dataset.item_ids)[M.col]
+        cols = self._columns(item_ids)[M.col]
         keep = cols >= 0
         return sp.csr_matrix(
             (M.data[keep], (M.row[keep], cols[keep])), shape=(M.shape[0], len(self.item_ids_))
         )
 
-    def _history_scores(self, dataset: Dataset, X: sp.csr_matrix) -> np.ndarray:
-        """Scores of every item for the one user of ``dataset``.
+    def _history_scores(self, history: History, X: sp.csr_matrix) -> np.ndarray:
+        """Scores of every item for the user of ``history``.
 
         ``X`` is their ``(1, n_items)`` row of :meth:`interaction_matrix` on the fitted
         catalogue's columns.

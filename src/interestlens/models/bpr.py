@@ -6,7 +6,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from interestlens.data import Dataset
-from interestlens.models.base import Recommender
+from interestlens.models.base import History, Recommender
 
 
 class BPR(Recommender):
@@ -97,7 +97,7 @@ class BPR(Recommender):
     #: Items drawn as the negatives of a folded-in user's pairs.
     _FOLD_NEGATIVES = 500
 
-    def _history_scores(self, dataset: Dataset, X: sp.csr_matrix) -> np.ndarray:
+    def _history_scores(self, history: History, X: sp.csr_matrix) -> np.ndarray:
         # The user step of BPR with the items fixed: maximise the mean log sigmoid of
         # positive-minus-negative scores (negatives a seeded sample of the other items)
         # minus the L2 penalty; the last factor is implicit's item bias (user side 1).

@@ -18,7 +18,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from interestlens.data import Dataset
-from interestlens.models.base import Recommender
+from interestlens.models.base import History, Recommender
 from interestlens.text import Encoder, compose_item_text
 
 
@@ -82,7 +82,7 @@ class ContentLM(Recommender):
         self.encoder = encoder
 
     def __getstate__(self) -> dict[str, Any]:
-        state = dict(self.__dict__)
+        state = super().__getstate__()
         state["encoder"] = None  # the model is not part of the saved recommender
         return state
 
@@ -110,7 +110,7 @@ class ContentLM(Recommender):
         self, ev: pd.DataFrame, users: np.ndarray, n: int
     ) -> tuple[np.ndarray, np.ndarray]:
         """User vectors from events sorted by user then time; ``users`` holds each event's row."""
-        cols = self.item_ids_.get_indexer(pd.Index(ev["item_id"].fillna(""), dtype=object))
+        cols = self._columns(ev["item_id"].to_numpy(dtype=object))
         dim = self.item_vectors_.shape[1]
         long_ = np.zeros((n, dim), dtype=np.float32)
         short = np.zeros((n, dim), dtype=np.float32)
@@ -123,7 +123,10 @@ class ContentLM(Recommender):
             long_, users[has_item], weight[has_item, None] * self.item_vectors_[cols[has_item]]
         )
         # short-term: the last `recent` items of each user
-        pos_from_end = pd.Series(has_item[::-1]).groupby(users[::-1]).cumsum().to_numpy()[::-1]
+        if n == 1:
+            pos_from_end = np.cumsum(has_item[::-1])[::-1]
+        else:
+            pos_from_end = pd.Series(has_item[::-1]).groupby(users[::-1]).cumsum().to_numpy()[::-1]
         last = has_item & (pos_from_end <= self.recent)
         np.add.at(short, users[last], self.item_vectors_[cols[last]])
         # the user's own words
@@ -143,8 +146,8 @@ class ContentLM(Recommender):
         s = user @ self.item_vectors_.T
         return (s + self.popularity_weight * self.log_popularity_).astype(np.float32)
 
-    def _history_scores(self, dataset: Dataset, X: sp.csr_matrix) -> np.ndarray:
-        ev = dataset.sorted_events()
+    def _history_scores(self, history: History, X: sp.csr_matrix) -> np.ndarray:
+        ev = history.sorted_events()
         long_, short = self._vectors(ev, np.zeros(len(ev), dtype=np.int64), 1)
         user = (1 - self.recent_weight) * long_ + self.recent_weight * short
         if not np.any(user):

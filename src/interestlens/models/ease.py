@@ -7,7 +7,7 @@ import scipy.sparse as sp
 from scipy.linalg import lapack
 
 from interestlens.data import Dataset
-from interestlens.models.base import Recommender
+from interestlens.models.base import History, Recommender
 
 #: Cells of the dense item x item blocks handled at once outside LAPACK (float32: 32 MB).
 _BLOCK_CELLS = 1 << 23
@@ -93,7 +93,7 @@ class EASE(Recommender):
     def _scores(self, rows: np.ndarray) -> np.ndarray:
         return np.asarray(self.user_items_[rows] @ self.weights_, dtype=np.float32)
 
-    def _history_scores(self, dataset: Dataset, X: sp.csr_matrix) -> np.ndarray:
+    def _history_scores(self, history: History, X: sp.csr_matrix) -> np.ndarray:
         return np.asarray(X @ self.weights_, dtype=np.float32)[0]
 
 

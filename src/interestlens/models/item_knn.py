@@ -8,7 +8,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from interestlens.data import Dataset
-from interestlens.models.base import Recommender
+from interestlens.models.base import History, Recommender
 
 #: Cells of the dense similarity block computed at once while fitting (float64: 32 MB).
 _BLOCK_CELLS = 1 << 22
@@ -112,7 +112,7 @@ class ItemKNN(Recommender):
     def _scores(self, rows: np.ndarray) -> np.ndarray:
         return np.asarray((self.user_items_[rows] @ self.similarity_).toarray(), dtype=np.float32)
 
-    def _history_scores(self, dataset: Dataset, X: sp.csr_matrix) -> np.ndarray:
+    def _history_scores(self, history: History, X: sp.csr_matrix) -> np.ndarray:
         return np.asarray((X @ self.similarity_).toarray(), dtype=np.float32)[0]
 
 

@@ -7,7 +7,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from interestlens.data import Dataset
-from interestlens.models.base import Recommender
+from interestlens.models.base import History, Recommender
 
 
 class Popularity(Recommender):
@@ -49,5 +49,5 @@ class Popularity(Recommender):
     def _cold_scores(self, n: int) -> np.ndarray:
         return np.tile(self.scores_, (n, 1))
 
-    def _history_scores(self, dataset: Dataset, X: sp.csr_matrix) -> np.ndarray:
+    def _history_scores(self, history: History, X: sp.csr_matrix) -> np.ndarray:
         return self.scores_.copy()

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from interestlens.data import Dataset
-from interestlens.models.base import Recommender
+from interestlens.models.base import History, Recommender
 from interestlens.progress import Bar, progress_bar
 from interestlens.threads import limit
 
@@ -253,6 +253,7 @@ class SASRec(Recommender):
     """
 
     _user_state = ("user_states_", "inner_states_", "has_history_", "held_out_")
+    _derived = (*Recommender._derived, "_input_vectors")
 
     def __init__(
         self,
@@ -300,7 +301,7 @@ class SASRec(Recommender):
         self.progress = progress
 
     def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
+        state = super().__getstate__()
         state["encoder"] = None
         state.pop("_encoder", None)
         return state
@@ -537,13 +538,23 @@ class SASRec(Recommender):
             out[cold] = self.popularity_.astype(np.float32)
         return out.astype(np.float32, copy=False)
 
-    def _history_scores(self, dataset: Dataset, X: sp.csr_matrix) -> np.ndarray:
-        items, bounds = _item_sequences(dataset, dataset.user_ids, self.item_ids_)
-        seq = torch.from_numpy(items)
-        # the item vectors as fitted (row 0: padding), not the text projection again
-        vectors = torch.cat([torch.zeros(1, self.dim), torch.from_numpy(self.item_vectors_)])
-        first, last, user = bounds[:1], bounds[1:], np.zeros(1, np.int64)
-        state = self._states(self.network_, seq, first, last, user, vectors=vectors)
+    def _history_scores(self, history: History, X: sp.csr_matrix) -> np.ndarray:
+        ev = history.sorted_events()
+        items = self._columns(ev["item_id"].to_numpy(dtype=object))
+        items = items[items >= 0]
+        # as in _item_sequences: consecutive events on the same item count once
+        first_of_run = np.ones(len(items), dtype=bool)
+        first_of_run[1:] = items[1:] != items[:-1]
+        items = items[first_of_run]
+        fitted, vectors = getattr(self, "_input_vectors", (None, None))
+        if fitted is not self.item_vectors_:
+            # the item vectors as fitted (row 0: padding), not the text projection again
+            vectors = torch.cat([torch.zeros(1, self.dim), torch.from_numpy(self.item_vectors_)])
+            self._input_vectors = (self.item_vectors_, vectors)
+        bounds, user = np.array([0, len(items)]), np.zeros(1, np.int64)
+        state = self._states(
+            self.network_, torch.from_numpy(items), bounds[:1], bounds[1:], user, vectors=vectors
+        )
         return (state.numpy() @ self.item_vectors_.T)[0]
 
 

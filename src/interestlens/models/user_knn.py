@@ -8,7 +8,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from interestlens.data import Dataset
-from interestlens.models.base import Recommender
+from interestlens.models.base import History, Recommender
 
 #: Cells of each dense array of a block of users scored at once (float64: 64 MB).
 _BLOCK_CELLS = 1 << 23
@@ -97,23 +97,23 @@ class UserKNN(Recommender):
         self.weighting = weighting
         self.normalize = normalize
 
-    def interaction_matrix(self, dataset: Dataset) -> sp.csr_matrix:
+    def _cells(self, interactions: sp.csr_matrix) -> sp.csr_matrix:
         """Binary engagement, or the dataset's interaction weights with ``weighting="value"``."""
         if self.weighting == "binary":
-            return super().interaction_matrix(dataset)
+            return super()._cells(interactions)
         if self.weighting == "value":
-            return self._values(dataset).astype(np.float32)
+            return sp.csr_matrix(interactions, dtype=np.float64).astype(np.float32)
         raise ValueError(f"weighting must be 'binary' or 'value', not {self.weighting!r}")
 
-    @staticmethod
-    def _values(dataset: Dataset) -> sp.csr_matrix:
-        X = dataset.interactions(user_ids=dataset.user_ids, item_ids=dataset.item_ids).matrix
-        return sp.csr_matrix(X, dtype=np.float64)
-
     def _profiles(
-        self, dataset: Dataset, X: sp.csr_matrix
+        self, X: sp.csr_matrix, values: sp.csr_matrix | None
     ) -> tuple[sp.csr_matrix, sp.csr_matrix, sp.csr_matrix | None]:
-        """Each user's profile, support (where they have a value) and, for Pearson, squares."""
+        """Each user's profile, support (where they have a value) and, for Pearson, squares.
+
+        ``X`` is the users' rows of :meth:`interaction_matrix`; Pearson reads ``values``,
+        their rows of the dataset's interaction weights (float64), both on the
+        catalogue's columns.
+        """
         if self.similarity == "cosine":
             V = sp.csr_matrix(X, dtype=np.float64)
             norms = np.sqrt(np.asarray(V.multiply(V).sum(axis=1)).ravel())
@@ -123,10 +123,8 @@ class UserKNN(Recommender):
                 sp.csr_matrix((X != 0).astype(np.float64)),
                 None,
             )
-        if self.similarity == "pearson":
-            V = self._values(dataset)
-            if not dataset.item_ids.equals(self.item_ids_):  # a history, on its own items
-                V = self._catalogue_columns(dataset, V)
+        if self.similarity == "pearson" and values is not None:
+            V = values.copy()
             counts = np.diff(V.indptr)
             means = np.divide(
                 np.asarray(V.sum(axis=1)).ravel(),
@@ -147,7 +145,11 @@ class UserKNN(Recommender):
         if self.shrinkage < 0:
             raise ValueError(f"shrinkage must be non-negative, not {self.shrinkage}")
         self.user_items_ = sp.csr_matrix(X, dtype=np.float32)
-        self.profiles_, self.support_, squares = self._profiles(dataset, X)
+        values = None
+        if self.similarity == "pearson":
+            M = dataset.interactions(user_ids=self.user_ids_, item_ids=self.item_ids_).matrix
+            values = sp.csr_matrix(M, dtype=np.float64)
+        self.profiles_, self.support_, squares = self._profiles(X, values)
         if squares is not None:
             self.squares_ = squares
         self.item_users_ = sp.csc_matrix(self.user_items_, dtype=np.float32)
@@ -180,8 +182,12 @@ class UserKNN(Recommender):
             out[start : start + block] = self._block_scores(rows[start : start + block])
         return out
 
-    def _history_scores(self, dataset: Dataset, X: sp.csr_matrix) -> np.ndarray:
-        P, B, Q = self._profiles(dataset, X)
+    def _history_scores(self, history: History, X: sp.csr_matrix) -> np.ndarray:
+        values = None
+        if self.similarity == "pearson":
+            M, item_ids = history.interactions()
+            values = self._catalogue_columns(item_ids, sp.csr_matrix(M, dtype=np.float64))
+        P, B, Q = self._profiles(X, values)
         return self._neighbour_scores(self._similarity_to(P, B, Q).astype(np.float32), None)[0]
 
     def _block_scores(self, rows: np.ndarray) -> np.ndarray:
