@@ -168,12 +168,14 @@ class SASRec(Recommender):
         It is not saved with the model.
     threads
         Threads of every pool while fitting (torch, OpenMP, BLAS; see
-        :func:`interestlens.threads.limit`); ``None``: ``$INTERESTLENS_THREADS``, else
-        :data:`interestlens.threads.DEFAULT_THREADS`. On an idle 2-core machine two
-        threads train 1.6 times faster than one, but when another process keeps a core
-        busy they wait on each other and a step took 4 times longer than on one thread.
-        Results are deterministic for a given thread count, and differ by about 1e-5
-        between thread counts.
+        :func:`interestlens.threads.limit`); ``None``: those of the enclosing limit (a
+        :class:`Hybrid`'s), else ``$INTERESTLENS_THREADS``, else
+        :data:`interestlens.threads.DEFAULT_THREADS` (1). On an idle 2-core machine two
+        threads train 1.6 times faster than one; beside busy processes, two threads whose
+        OpenMP runtime spins while waiting (torch imported before interestlens, or
+        ``OMP_WAIT_POLICY`` set otherwise) took over 5 times as long as one in the
+        median run (see :mod:`interestlens.threads`). Results are deterministic for a
+        given thread count, and differ by about 1e-5 between thread counts.
     progress
         Show each epoch, with its mean training loss, on a progress bar on stderr;
         ``None`` shows it when stderr is a terminal. Each epoch is also logged at INFO
@@ -214,7 +216,8 @@ class SASRec(Recommender):
     0.065 with disjoint windows (``stride=None``) and 12 epochs, 0.068 with
     ``stride=10``, 0.067 to 0.076 with ``stride=10`` and 16 to 20 epochs (one run each;
     one standard error is about 0.008, so these do not differ). The defaults take
-    16 epochs of about 7.5 s each on two idle cores with AMX-BF16. Stride 25, batch 32
+    16 epochs of about 7.5 s each on two idle cores with AMX-BF16 (``threads=2``), 1.6
+    times that on one. Stride 25, batch 32
     and sampled softmax scored 0.066, 0.067 and 0.070, inside the same noise; the test
     figure is in ``benchmarks/results/accuracy.json`` (RecBole's SASRec: 0.0648).
     Post-layer-norm blocks with BERT's initialisation, as in RecBole, gave 0.066.
