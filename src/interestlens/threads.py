@@ -16,14 +16,14 @@ items) on a 2-core machine where other people's jobs took 80-94 % of the cores (
 6.8-12.3), three interleaved runs per case, median seconds alone / beside one more
 CPU-bound process:
 
-============  ===============  ===================
-threads       OpenMP waits     seconds
-============  ===============  ===================
-1             spinning         24.8 / 43.6
-1             passive          28.9 / 36.1
-2             spinning         >240 / >240 (the fastest of six runs: 164)
-2             passive          23.6 / 31.4
-============  ===============  ===================
+=======  ======================  ==============================================
+threads  OpenMP waits            seconds, alone / beside
+=======  ======================  ==============================================
+1        spinning (the default)  24.8 / 43.6
+1        passive                 28.9 / 36.1
+2        spinning (the default)  >240 / >240 (the fastest of the six runs: 164)
+2        passive                 23.6 / 31.4
+=======  ======================  ==============================================
 """
 
 from __future__ import annotations
