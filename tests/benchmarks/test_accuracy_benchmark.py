@@ -41,6 +41,7 @@ def busy_children(loop: str) -> list[int]:
     return found
 
 
+@pytest.mark.slow
 def test_a_fit_is_timed_alone_and_beside_a_busy_process_that_is_stopped_after(bench, capsys):
     shared = bench.shared_machine(
         tiny_dataset(), hybrid_models=LIGHT_HYBRID, n_fine=4, n_broad=2, threads=1

@@ -262,6 +262,7 @@ _FIT_SMALL = (
 )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("progress", "shown"), [("on", True), ("auto", False), ("off", False)])
 def test_the_epochs_and_their_loss_show_on_stderr_when_asked_or_on_a_terminal(progress, shown):
     # stderr is a pipe here: shown when asked for; by default only on a terminal
