@@ -323,10 +323,25 @@ def test_sasrec_trains_with_the_engines_threads_and_precision(ml_small, encoder,
     users = ml_small.user_ids[:30]
     events = ml_small.events[ml_small.events["user_id"].isin(users)]
     ds = Dataset(events, ml_small.items[ml_small.items["item_id"].isin(events["item_id"])])
+    import torch
+
     config = Config(recommender="sasrec", threads=1, precision="fp32", n_fine=8, n_broad=2)
     engine = Engine(config, encoder=encoder, sentiment=sentiment)
-    model = engine.fit(ds).recommender
-    assert (model.threads, model.precision_) == (1, "fp32")
+    seen: list[int] = []
+    real = encoder.encode
+
+    def encode(texts, *args, **kwargs):  # the fit's first stage: record its thread setting
+        seen.append(torch.get_num_threads())
+        return real(texts, *args, **kwargs)
+
+    before = torch.get_num_threads()
+    encoder.encode = encode
+    try:
+        model = engine.fit(ds).recommender
+    finally:
+        del encoder.encode
+    assert seen and set(seen) == {1} and torch.get_num_threads() == before
+    assert model.precision_ == "fp32"
     assert len(engine.recommend(str(users[0]), k=3)) == 3
 
 

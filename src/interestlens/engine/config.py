@@ -69,9 +69,10 @@ class Config:
         ``"auto"`` (bf16 where the CPU supports it and it matches fp32), ``"bf16"`` or ``"fp32"``;
         also SASRec's training arithmetic (whose ``"auto"`` is bf16 on CPUs with AMX).
     threads
-        Torch threads for SASRec's training; ``None``: torch's setting, one per core. Set
-        1 on a machine shared with other busy processes, where threads waiting on a busy
-        core made training steps four times slower than on one thread.
+        Threads of heavy work (encoding, clustering, every model's training);
+        ``None``: ``$INTERESTLENS_THREADS``, else 1 (see :mod:`interestlens.threads`: on a
+        machine shared with other busy processes, more threads than free cores made
+        training many times slower).
     item_text_fields
         Item fields composed into the text that is embedded.
     n_fine, n_broad

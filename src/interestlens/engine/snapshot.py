@@ -30,7 +30,9 @@ from interestlens.interests.profile import InterestProfiler
 from interestlens.interests.sentiment import SentimentAnalyzer
 from interestlens.interests.taxonomy import InterestTaxonomy, label_terms
 from interestlens.models import ContentLM, Recommender, build_model
+from interestlens.progress import stages
 from interestlens.text import Encoder, compose_item_text
+from interestlens.threads import limit
 
 log = logging.getLogger(__name__)
 
@@ -151,6 +153,27 @@ class Snapshot:
         ), held
 
 
+def _recommenders(dataset: Dataset, cfg: Config, encoder: Encoder) -> tuple[Recommender, ContentLM]:
+    """The configured recommender, and the ContentLM that serves cold starts (its own where it has one)."""
+
+    def model(name: str, **params: Any) -> Recommender:
+        if name == "contentlm":
+            params["text_fields"] = cfg.item_text_fields
+        if name == "sasrec":
+            params["precision"] = cfg.precision
+        return build_model(name, encoder=encoder, random_state=cfg.random_state, **params)
+
+    hybrid = cfg.recommender == "hybrid"
+    bases = {"models": [model(m) for m in cfg.hybrid_models]} if hybrid else {}
+    recommender = model(cfg.recommender, **bases).fit(dataset)
+    fitted = [recommender, *getattr(recommender, "models_", [])]
+    content = next((m for m in fitted if isinstance(m, ContentLM)), None)
+    if content is None:
+        content = ContentLM(text_fields=cfg.item_text_fields, encoder=encoder)
+        content.fit(dataset)
+    return recommender, content
+
+
 def build_snapshot(
     dataset: Dataset,
     config: Config,
@@ -163,53 +186,39 @@ def build_snapshot(
     """Fit everything on ``dataset``: item text and vectors, taxonomy, profiles, recommenders.
 
     ``previous`` (the snapshot this one replaces) keeps interest ids stable across
-    refits; the new snapshot's generation is one more than its. Each stage is logged at
-    INFO level as it starts.
+    refits; the new snapshot's generation is one more than its. The work runs within
+    ``config.threads`` threads (:func:`interestlens.threads.limit`); each stage shows on a
+    progress bar on a terminal and is logged at INFO level with its duration.
     """
     cfg = config
     ids = dataset.item_ids
     items = dataset.catalogue()
-    log.info("fit 1/5: composing and embedding the text of %d items", len(items))
-    text = compose_item_text(items, dataset.events, fields=cfg.item_text_fields)
-    vectors = encoder.encode(text.tolist())
-    interactions = dataset.interactions(user_ids=dataset.user_ids, item_ids=ids)
-    terms = label_terms(items, dataset.events)
-    log.info("fit 2/5: clustering %d items into interests", len(ids))
-    taxonomy = InterestTaxonomy(
-        cfg.n_fine, cfg.n_broad, text_weight=cfg.text_weight, random_state=cfg.random_state
-    ).fit(
-        list(ids),
-        vectors,
-        item_user=interactions.matrix.T.tocsr(),
-        terms=terms,
-        titles=items["title"].tolist(),
-        previous=previous.taxonomy if previous is not None else None,
-    )
-    log.info("fit 3/5: building %d user profiles", dataset.n_users)
-    profiler = InterestProfiler(taxonomy, encoder.encode, sentiment, cfg.profile).fit(
-        dataset.events
-    )
-    recommender = content = None
-    if cfg.recommender != "none":
-        log.info("fit 4/5: fitting the %s recommender", cfg.recommender)
-
-        def model(name: str, **params: Any) -> Recommender:
-            if name == "contentlm":
-                params["text_fields"] = cfg.item_text_fields
-            if name == "sasrec":
-                params.update(precision=cfg.precision, threads=cfg.threads)
-            return build_model(name, encoder=encoder, random_state=cfg.random_state, **params)
-
-        hybrid = cfg.recommender == "hybrid"
-        bases = {"models": [model(m) for m in cfg.hybrid_models]} if hybrid else {}
-        recommender = model(cfg.recommender, **bases).fit(dataset)
-        # cold starts use ContentLM: the recommender's own when it has one
-        fitted = [recommender, *getattr(recommender, "models_", [])]
-        content = next((m for m in fitted if isinstance(m, ContentLM)), None)
-        if content is None:
-            log.info("fit 5/5: fitting ContentLM for cold starts")
-            content = ContentLM(text_fields=cfg.item_text_fields, encoder=encoder)
-            content.fit(dataset)
+    n_stages = 3 + (cfg.recommender != "none")
+    with limit(cfg.threads), stages("fit", n_stages, log) as fit:
+        with fit.stage(f"embedding the text of {len(items)} items"):
+            text = compose_item_text(items, dataset.events, fields=cfg.item_text_fields)
+            vectors = encoder.encode(text.tolist())
+        interactions = dataset.interactions(user_ids=dataset.user_ids, item_ids=ids)
+        terms = label_terms(items, dataset.events)
+        with fit.stage(f"clustering {len(ids)} items into interests"):
+            taxonomy = InterestTaxonomy(
+                cfg.n_fine, cfg.n_broad, text_weight=cfg.text_weight, random_state=cfg.random_state
+            ).fit(
+                list(ids),
+                vectors,
+                item_user=interactions.matrix.T.tocsr(),
+                terms=terms,
+                titles=items["title"].tolist(),
+                previous=previous.taxonomy if previous is not None else None,
+            )
+        with fit.stage(f"building {dataset.n_users} user profiles"):
+            profiler = InterestProfiler(taxonomy, encoder.encode, sentiment, cfg.profile).fit(
+                dataset.events
+            )
+        recommender = content = None
+        if cfg.recommender != "none":
+            with fit.stage(f"fitting the {cfg.recommender} recommender"):
+                recommender, content = _recommenders(dataset, cfg, encoder)
     return Snapshot(
         generation=1 if previous is None else previous.generation + 1,
         watermark=int(watermark),
