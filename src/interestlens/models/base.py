@@ -145,10 +145,10 @@ class History:
         Columns are the items in order of first appearance, as the one-user dataset's.
         """
         if "interactions" not in self._views:
-            ev = self.events
-            ev = ev[ev["item_id"].notna()]
-            codes, ids = pd.factorize(ev["item_id"].to_numpy(dtype=object))
-            data = cell_values(ev)
+            items = self.events["item_id"].to_numpy(dtype=object)
+            has_item = pd.notna(items)
+            codes, ids = pd.factorize(items[has_item])
+            data = cell_values(self.events)[has_item]  # one value per row: no need to filter first
             keep = data != 0
             M = sp.coo_matrix(
                 (data[keep], (np.zeros(int(keep.sum()), dtype=np.int64), codes[keep])),
@@ -163,7 +163,9 @@ class History:
         if "sorted" not in self._views:
             ev = self.events
             ts = ev["timestamp"].to_numpy(dtype="datetime64[ns]").astype(np.int64)
-            self._views["sorted"] = ev.iloc[np.argsort(ts, kind="stable")]
+            # a history usually arrives in time order already: then there is nothing to copy
+            in_order = bool(np.all(ts[1:] >= ts[:-1]))
+            self._views["sorted"] = ev if in_order else ev.iloc[np.argsort(ts, kind="stable")]
         return self._views["sorted"]
 
 
