@@ -331,13 +331,18 @@ class Recommender(abc.ABC):
         M, item_ids = history.interactions()
         return self._catalogue_columns(item_ids, self._cells(M))
 
-    def _catalogue_columns(self, item_ids: np.ndarray, M: sp.spmatrix) -> sp.csr_matrix:
-        """``M`` (columns in ``item_ids`` order) on this model's catalogue columns."""
-        M = sp.coo_matrix(M)
-        cols = self._columns(item_ids)[M.col]
-        keep = cols >= 0
+    def _catalogue_columns(self, item_ids: np.ndarray, M: sp.csr_matrix) -> sp.csr_matrix:
+        """One-row ``M`` (columns in ``item_ids`` order, no duplicates) on the catalogue's columns.
+
+        Columns of items outside the catalogue are dropped; the others keep their values,
+        in column order.
+        """
+        cols = self._columns(item_ids)[M.indices]
+        known = np.flatnonzero(cols >= 0)
+        order = known[np.argsort(cols[known], kind="stable")]
         return sp.csr_matrix(
-            (M.data[keep], (M.row[keep], cols[keep])), shape=(M.shape[0], len(self.item_ids_))
+            (M.data[order], cols[order], np.array([0, len(order)])),
+            shape=(1, len(self.item_ids_)),
         )
 
     def _history_scores(self, history: History, X: sp.csr_matrix) -> np.ndarray:
