@@ -164,7 +164,8 @@ def cell_values(
     """
     w = weights or InteractionWeights()
     types = events["type"].to_numpy(dtype=object)
-    base = pd.Series(types).map(w.as_dict()).to_numpy(dtype="float64")
+    weight = w.as_dict()  # a type without a weight gives NaN
+    base = np.fromiter((weight.get(t, np.nan) for t in types), dtype=np.float64, count=len(types))
     strength = np.ones(len(events))
     for t in w.use_value:
         m = types == t
