@@ -220,6 +220,7 @@ class Engine:
         self.config = config or Config()
         self._live: _Live | None = None
         self._write = threading.RLock()  # writers: ingest, forget, the swap of a fit
+        self._fitting = threading.Lock()  # one fit at a time
         self._encoder = encoder
         self._sentiment = sentiment
         self._store: EventStore | None = None
@@ -350,13 +351,14 @@ class Engine:
         when the fit began count as part of ``dataset``: they are not replayed.
         """
         store = self.slate_store
-        with self._write:
-            previous = self._live.snapshot if self._live is not None else None
-            mark = store.watermark()
-            if dataset is None:
-                dataset = store.to_dataset()
-            self._forgotten_during_fit = set()
-        return self._fit_and_swap(dataset, previous, mark)
+        with self._fitting:
+            with self._write:
+                previous = self._live.snapshot if self._live is not None else None
+                mark = store.watermark()
+                if dataset is None:
+                    dataset = store.to_dataset()
+                self._forgotten_during_fit = set()
+            return self._fit_and_swap(dataset, previous, mark)
 
     def refit(self) -> Engine:
         """Fit again on everything the engine holds (the snapshot's events and those since).
@@ -365,18 +367,19 @@ class Engine:
         the fit: nothing ingested is lost and readers never wait. Users forgotten during
         the fit are forgotten in the new snapshot too.
         """
-        with self._write:
-            live = self._view()
-            snap = live.snapshot
-            since = live.ledger.events()
-            mark = live.ledger.watermark or snap.watermark
-            ds = snap.dataset
-            events = (
-                ds.events if since is None else pd.concat([ds.events, since], ignore_index=True)
-            )
-            ds = Dataset(events, live.catalogue.items_frame(), ds.users, name=ds.name)
-            self._forgotten_during_fit = set()
-        return self._fit_and_swap(ds, snap, mark)
+        with self._fitting:
+            with self._write:
+                live = self._view()
+                snap = live.snapshot
+                since = live.ledger.events()
+                mark = live.ledger.watermark or snap.watermark
+                ds = snap.dataset
+                events = (
+                    ds.events if since is None else pd.concat([ds.events, since], ignore_index=True)
+                )
+                ds = Dataset(events, live.catalogue.items_frame(), ds.users, name=ds.name)
+                self._forgotten_during_fit = set()
+            return self._fit_and_swap(ds, snap, mark)
 
     def _fit_and_swap(self, dataset: Dataset, previous: Snapshot | None, mark: int) -> Engine:
         try:
