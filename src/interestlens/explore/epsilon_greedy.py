@@ -6,7 +6,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.stats import binom
 
 from interestlens.explore.base import EXACT, Policy
 from interestlens.models import Recommender
@@ -92,6 +91,8 @@ class EpsilonGreedy(Policy):
         picks = self.rng_.permutation(m)[: int(coins.sum())]
         explored_at = np.flatnonzero(coins)[: len(picks)]
         cols[explored_at] = pool[picks]
+        from scipy.stats import binom  # scipy.stats takes over half a second to import
+
         # P(the pool still has items when position j is explored) = P(Bin(j, eps) < m)
         open_ = binom.cdf(m - 1, np.arange(k), eps)
         props = np.where(

@@ -14,9 +14,8 @@ same table: no request waits on a language model.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 import numpy as np
 import pandas as pd
 
@@ -28,8 +27,10 @@ from interestlens.explore.base import (
     check_non_negative,
     check_positive,
 )
-from interestlens.interests import InterestTaxonomy
 from interestlens.models import Recommender
+
+if TYPE_CHECKING:
+    from interestlens.interests import InterestTaxonomy
 
 _NUMBERED = re.compile(r"^\s*(?:[-*•]\s*)?(\d+)\s*[.):\-]?\s*(.*)$")
 
@@ -82,6 +83,8 @@ def llm_transitions(
         The endpoint failed or answered something that is not a chat completion; the
         message names the URL.
     """
+    import httpx  # only this offline step talks to an endpoint
+
     url = url.rstrip("/")
     if not url.endswith("/chat/completions"):
         url = f"{url}/chat/completions"
@@ -135,6 +138,9 @@ class InterestPolicy(Policy):
     """
 
     def _fit(self, dataset: Dataset, item_vectors: np.ndarray | None, taxonomy: Any) -> None:
+        # imported here: serving a fitted policy needs none of interestlens.interests
+        from interestlens.interests import InterestTaxonomy
+
         if taxonomy is None:
             taxonomy = InterestTaxonomy(random_state=self.random_state).fit(
                 list(self.item_ids_),

@@ -28,7 +28,6 @@ import math
 from typing import Any
 
 import numpy as np
-from sklearn.decomposition import PCA
 
 from interestlens.data import Dataset
 from interestlens.explore.base import Policy, _Served, check_positive, robust_z
@@ -120,6 +119,9 @@ class LinearPolicy(Policy):
         self.prior_score_weight = prior_score_weight
 
     def _fit(self, dataset: Dataset, item_vectors: np.ndarray | None, taxonomy: Any) -> None:
+        # sklearn takes a quarter of a second to import; only a fit needs it
+        from sklearn.decomposition import PCA
+
         check_positive("dims", self.dims, integer=True)
         check_positive("ridge", self.ridge)
         vecs = self._item_vectors(dataset, item_vectors)
