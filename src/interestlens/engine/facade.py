@@ -221,6 +221,7 @@ class Engine:
         self._live: _Live | None = None
         self._write = threading.RLock()  # writers: ingest, forget, the swap of a fit
         self._fitting = threading.Lock()  # one fit at a time
+        self._opening = threading.Lock()  # the store is opened once
         self._encoder = encoder
         self._sentiment = sentiment
         self._store: EventStore | None = None
@@ -286,10 +287,13 @@ class Engine:
     @property
     def slate_store(self) -> EventStore:
         """The event store (``config.store_url``, opened on first use): events, items, users, slate log."""
-        with self._write:
-            if self._store is None:
-                self._store = open_store(self.config.store_url)
-            return self._store
+        store = self._store
+        if store is None:
+            with self._opening:
+                if self._store is None:
+                    self._store = open_store(self.config.store_url)
+                store = self._store
+        return store
 
     def _view(self) -> _Live:
         live = self._live
