@@ -242,3 +242,20 @@ def test_lightgbm_ranker_on_one_thread_predicts_as_on_all(words):
     np.testing.assert_array_equal(
         _predict(model.ranker_, features), model.ranker_.booster_.predict(features)
     )
+
+
+def test_a_loaded_hybrid_gets_the_callers_encoder_in_every_model_that_reads_text(words, tmp_path):
+    encoder = _encoder()
+    model = Hybrid(
+        [ContentLM(encoder=encoder), ItemKNN(k=10)], candidates=10, ranker="linear", threads=1
+    ).fit(words)
+    events = histories(words)["training user with a search and later clicks"]
+    before = model.score_history(events)
+    model.save(tmp_path / "h.pkl")
+    loaded = Hybrid.load(tmp_path / "h.pkl")
+    readers = [m for m in (*loaded.models, *loaded.models_) if isinstance(m, ContentLM)]
+    assert len(readers) == 2 and all(m.encoder is None for m in readers)  # not saved
+    loaded.attach_encoder(encoder)
+    assert all(m.encoder is encoder for m in readers)
+    assert all(not hasattr(m, "encoder") for m in loaded.models_ if isinstance(m, ItemKNN))
+    np.testing.assert_array_equal(loaded.score_history(events), before)

@@ -13,7 +13,7 @@ import abc
 import pickle
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -22,6 +22,9 @@ import scipy.sparse as sp
 from interestlens.data import Dataset
 from interestlens.data.dataset import cell_values
 from interestlens.data.schema import EVENT_COLUMNS
+
+if TYPE_CHECKING:
+    from interestlens.text import Encoder
 
 _FORMAT = 1
 #: Start of the id that replaces a forgotten user's in :attr:`Recommender.user_ids_`. Ingested
@@ -451,6 +454,18 @@ class Recommender(abc.ABC):
             if state is not None:
                 erase_user_row(state, row)
         return True
+
+    def attach_encoder(self, encoder: Encoder) -> None:
+        """Give a loaded model the text encoder its saved form leaves out.
+
+        A model that reads text (:class:`~interestlens.models.ContentLM` encodes what a
+        user wrote at each fold-in) is saved without its encoder; loaded, it would build a
+        default one of its own on first use: a second copy of the language model, loaded
+        on a request, without the caller's embedding cache. Attach the encoder the rest of
+        the application uses instead. Models without an encoder ignore it.
+        """
+        if "encoder" in self._components:
+            self.encoder = encoder
 
     # ----- persistence ----------------------------------------------------------
     def save(self, path: str | Path) -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -24,6 +24,9 @@ from interestlens.data import Dataset
 from interestlens.models.base import History, Recommender, top_k
 from interestlens.progress import Stages, stages
 from interestlens.threads import limit, resolve
+
+if TYPE_CHECKING:
+    from interestlens.text import Encoder
 
 log = logging.getLogger(__name__)
 
@@ -397,6 +400,11 @@ class Hybrid(Recommender):
         for model in self.models_:
             known = model.forget_user(user_id) or known
         return known
+
+    def attach_encoder(self, encoder: Encoder) -> None:
+        """Attach ``encoder`` to every base model, templates and fitted ones (see :meth:`Recommender.attach_encoder`)."""
+        for model in (*self.models, *getattr(self, "models_", ())):
+            model.attach_encoder(encoder)
 
     # ----- the ranker -----------------------------------------------------------
     def _train_ranker(self, kind: str, X: list[np.ndarray], y: list[np.ndarray]) -> Any:
