@@ -29,6 +29,23 @@ class TestEpsilonGreedy(PolicyContract):
         with pytest.raises(ValueError, match="explore_from must be"):
             EpsilonGreedy(tiny_ranker, explore_from="everywhere").fit(ds)
 
+    def test_propensities_when_the_pool_is_smaller_than_the_slate(self, tiny_world, tiny_ranker):
+        # 6 candidates, 4 kept: a pool of m = 2, so an explored position j finds it still open
+        # with P(Bin(j, eps) < 2) = (1 - eps)^j + j eps (1 - eps)^(j - 1)
+        ds, _ = tiny_world
+        p = EpsilonGreedy(tiny_ranker, explore_from="candidates", n_candidates=6).fit(ds)
+        eps, m = 0.5, 2
+        open_ = [1.0] + [(1 - eps) ** j + j * eps * (1 - eps) ** (j - 1) for j in range(1, 4)]
+        seen_explored = set()
+        for _ in range(40):
+            s = p.recommend(USER, k=4, explore=eps, now=NOW)
+            for j, (prop, explored) in enumerate(zip(s.propensities, s.explored, strict=True)):
+                expected = eps * open_[j] / m if explored else (1 - eps) + eps * (1 - open_[j])
+                assert prop == pytest.approx(expected, abs=1e-12)
+                if explored:
+                    seen_explored.add(j)
+        assert seen_explored & {2, 3}
+
     def test_items_drawn_beyond_the_candidates_show_no_score(self, tiny_world, tiny_ranker):
         # the hybrid ranks items outside its candidates at about -1e6: such an order is
         # not a score, so a slate shows NaN there (with the explored flag), and the

@@ -91,10 +91,14 @@ class EpsilonGreedy(Policy):
         picks = self.rng_.permutation(m)[: int(coins.sum())]
         explored_at = np.flatnonzero(coins)[: len(picks)]
         cols[explored_at] = pool[picks]
-        from scipy.stats import binom  # scipy.stats takes over half a second to import
+        # P(the pool still has items when position j is explored) = P(Bin(j, eps) < m): 1 while
+        # j < m, so only a pool smaller than the slate needs scipy.stats (half a second to import)
+        if m >= k:
+            open_ = np.ones(k)
+        else:
+            from scipy.stats import binom
 
-        # P(the pool still has items when position j is explored) = P(Bin(j, eps) < m)
-        open_ = binom.cdf(m - 1, np.arange(k), eps)
+            open_ = binom.cdf(m - 1, np.arange(k), eps)
         props = np.where(
             np.isin(np.arange(k), explored_at),
             eps * open_ / m,
