@@ -41,7 +41,8 @@ def test_each_user_gets_a_new_click_between_the_timed_requests(bench, saved):
     engine = Engine.open(saved)
     users = ["u0", "u1", "u2"]
     before = {u: len(engine.user_events(u)) for u in users}
-    ms = bench.time_requests(engine, users, k=5)
+    ms, wrote = bench.time_requests(engine, users, k=5)
+    assert wrote == [False, False, False]  # the tiny dataset's users wrote nothing
     assert set(ms) == set(bench.OPERATIONS)
     assert all(len(v) == len(users) and min(v) > 0 for v in ms.values())
     for u in users:
@@ -63,6 +64,9 @@ def test_a_run_reopens_the_saved_engine_and_leaves_its_folder_as_it_was(bench, s
         p = doc["latency_ms"][op]
         assert p["n"] == 4 and 0 < p["p50"] <= p["p95"] <= p["p99"] <= p["max"]
     assert 0 <= doc["machine"]["other_cpu_share"] <= 1
+    assert doc["after_event_recommend_ms_by_user_text"] == {
+        "without_text": doc["latency_ms"]["after_event_recommend"]
+    }
     # the clicks went to a copy: the saved folder's store holds what it held
     assert Engine.open(saved).info() == stored
     bench.print_table(doc)
