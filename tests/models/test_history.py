@@ -192,14 +192,23 @@ def test_columns_equal_get_indexer_and_are_rebuilt_for_a_new_catalogue(words):
     np.testing.assert_array_equal(model._columns(ids), want)
 
 
+def test_user_rows_equal_get_indexer_and_follow_a_forget(words):
+    model = ItemKNN(k=5).fit(words)
+    users = ["u3", "nobody", "u0", "u3"]
+    want = model.user_ids_.get_indexer(pd.Index(users, dtype=object))
+    np.testing.assert_array_equal(model._positions("user_ids_", users), want)
+    model.forget_user("u3")  # replaces user_ids_: the lookup must not keep the old one
+    assert model._positions("user_ids_", users).tolist() == [-1, -1, want[2], -1]
+
+
 def test_derived_lookups_are_not_saved(words, tmp_path):
     model = small_sasrec().fit(words)
     events = histories(words)["new user with unknown items, ties and words"]
     before = model.score_history(events)
-    assert hasattr(model, "_column_lookup") and hasattr(model, "_input_vectors")
+    assert hasattr(model, "_lookups") and hasattr(model, "_input_vectors")
     model.save(tmp_path / "m.pkl")
     loaded = SASRec.load(tmp_path / "m.pkl")
-    assert not hasattr(loaded, "_column_lookup") and not hasattr(loaded, "_input_vectors")
+    assert not hasattr(loaded, "_lookups") and not hasattr(loaded, "_input_vectors")
     np.testing.assert_array_equal(loaded.score_history(events), before)
 
 

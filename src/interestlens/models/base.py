@@ -203,7 +203,7 @@ class Recommender(abc.ABC):
     #: ``seen_`` and ``active_`` which every model has; absent ones are skipped.
     _user_state: ClassVar[tuple[str, ...]] = ()
     #: Attributes derived from fitted ones on first use, left out of pickles.
-    _derived: ClassVar[tuple[str, ...]] = ("_column_lookup",)
+    _derived: ClassVar[tuple[str, ...]] = ("_lookups",)
 
     def __init__(self, *, random_state: int = 0) -> None:
         self.random_state = random_state
@@ -238,18 +238,25 @@ class Recommender(abc.ABC):
             state.pop(name, None)
         return state
 
-    def _columns(self, item_ids: Sequence[Any] | np.ndarray | pd.Series) -> np.ndarray:
-        """Catalogue column of each item id (-1 for unknown ids and missing values).
+    def _positions(self, attr: str, ids: Sequence[Any] | np.ndarray | pd.Series) -> np.ndarray:
+        """Position of each id in the fitted index ``attr`` (``"user_ids_"``, ``"item_ids_"``).
 
-        Reads a dictionary built on first use per fitted catalogue (not saved), so a
-        request's few ids cost no conversion of the whole catalogue index.
+        -1 for ids it lacks and for missing values. Reads a dictionary built on first use
+        per index (not saved, rebuilt when the index is replaced, as forgetting a user
+        does), so a request's few ids cost no conversion of the whole index.
         """
-        index, lookup = getattr(self, "_column_lookup", (None, None))
-        if index is not self.item_ids_:
-            lookup = {item: col for col, item in enumerate(self.item_ids_.to_numpy(dtype=object))}
-            self._column_lookup = (self.item_ids_, lookup)
+        index = getattr(self, attr)
+        lookups = self.__dict__.setdefault("_lookups", {})
+        held, lookup = lookups.get(attr, (None, None))
+        if held is not index:
+            lookup = {key: pos for pos, key in enumerate(index.to_numpy(dtype=object))}
+            lookups[attr] = (index, lookup)
         get = lookup.get  # type: ignore[union-attr]
-        return np.fromiter((get(i, -1) for i in item_ids), dtype=np.int64, count=len(item_ids))
+        return np.fromiter((get(i, -1) for i in ids), dtype=np.int64, count=len(ids))
+
+    def _columns(self, item_ids: Sequence[Any] | np.ndarray | pd.Series) -> np.ndarray:
+        """Catalogue column of each item id (-1 for unknown ids and missing values)."""
+        return self._positions("item_ids_", item_ids)
 
     def fit(self, dataset: Dataset) -> Recommender:
         """Learn from a dataset; returns the model."""
@@ -274,7 +281,7 @@ class Recommender(abc.ABC):
     def score_all(self, user_ids: Sequence[str]) -> np.ndarray:
         """Scores of every catalogue item (columns in :attr:`item_ids_` order) for each user."""
         self._check_fitted()
-        rows = self.user_ids_.get_indexer(pd.Index([str(u) for u in user_ids], dtype=object))
+        rows = self._positions("user_ids_", [str(u) for u in user_ids])
         out = np.empty((len(rows), len(self.item_ids_)), dtype=np.float32)
         known = rows >= 0
         # a user of the users table without a single training event is a cold user too
@@ -359,7 +366,7 @@ class Recommender(abc.ABC):
     def score(self, user_ids: Sequence[str], item_ids: Sequence[str]) -> np.ndarray:
         """Scores of given items for given users: ``(len(user_ids), len(item_ids))``, NaN for unknown items."""
         all_scores = self.score_all(user_ids)
-        cols = self.item_ids_.get_indexer(pd.Index([str(i) for i in item_ids], dtype=object))
+        cols = self._columns([str(i) for i in item_ids])
         out = np.full((len(user_ids), len(cols)), np.nan, dtype=np.float32)
         ok = cols >= 0
         out[:, ok] = all_scores[:, cols[ok]]
@@ -371,7 +378,7 @@ class Recommender(abc.ABC):
         """Top-``k`` item columns and their scores per user (the fast path for evaluation)."""
         scores = self.score_all(user_ids)
         if exclude_seen:
-            rows = self.user_ids_.get_indexer(pd.Index([str(u) for u in user_ids], dtype=object))
+            rows = self._positions("user_ids_", [str(u) for u in user_ids])
             for j, r in enumerate(rows):
                 if r >= 0:
                     seen = self.seen_.indices[self.seen_.indptr[r] : self.seen_.indptr[r + 1]]
