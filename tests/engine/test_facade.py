@@ -87,6 +87,7 @@ def test_save_and_open_replays_what_arrived_since(ml_engine, tmp_path):
     assert (first.name, second.name) == ("v000001", "v000002") and first.exists()
     engine.ingest([Event("42", "2", "click", timestamp=t)])  # stored, not in any saved version
     opened = Engine.open(tmp_path)
+    assert opened.snapshot.content.encoder is opened.encoder  # one encoder per engine
     for u in ("1", "42", "610", "newbie"):
         assert opened.profile(u) == engine.profile(u)
         assert opened.user_events(u).equals(engine.user_events(u))

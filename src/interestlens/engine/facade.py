@@ -259,6 +259,9 @@ class Engine:
         engine = cls(replace(config or doc["config"], data_dir=data_dir))
         snapshot: Snapshot = doc["snapshot"]
         snapshot.profiler.attach(engine.encoder.encode, engine.sentiment)
+        for model in (snapshot.recommender, snapshot.content):
+            if model is not None:  # one encoder per engine, with its cache
+                model.attach_encoder(engine.encoder)
         with engine._write:
             engine._install(snapshot)
         return engine
