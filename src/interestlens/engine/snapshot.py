@@ -39,13 +39,13 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class _Derived:
-    """What is computed from a snapshot on first use, each under its own lock."""
+    """What is computed from a snapshot on first use (the text matcher), under a lock of its own."""
 
     lock: threading.Lock = field(default_factory=threading.Lock)
     values: dict[str, Any] = field(default_factory=dict)
 
     def get(self, name: str, build: Callable[[], Any]) -> Any:
-        """The value ``name``, built once (other readers of other values do not wait)."""
+        """The value ``name``, built once; only readers asking for a value not yet built wait."""
         value = self.values.get(name)
         if value is None:
             with self.lock:
