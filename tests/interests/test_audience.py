@@ -24,7 +24,7 @@ def test_an_empty_query_is_an_error(ml_engine, query):
         ml_engine.audience(query)
     # even without an encoder: nothing is matched against a blank
     with pytest.raises(ValueError, match="the query is empty"):
-        resolve_interests(ml_engine.state.taxonomy, query)
+        resolve_interests(ml_engine.snapshot.taxonomy, query)
 
 
 @pytest.mark.parametrize("query", NONSENSE)
@@ -34,7 +34,7 @@ def test_nonsense_names_no_interest(ml_engine, query):
 
 
 def test_the_floors_are_measured_on_nonsense_and_real_queries_clear_them(ml_engine, matcher):
-    tax = ml_engine.state.taxonomy
+    tax = ml_engine.snapshot.taxonomy
     encode = ml_engine.encoder.encode
     # fresh nonsense, not the probes the floors were measured on, stays below both floors
     fresh = nonsense_probes(matcher.vocabulary_, n=100, random_state=12345)
@@ -57,7 +57,7 @@ def test_real_queries_resolve(ml_engine, query):
 
 
 def test_space_opera_finds_the_interest_of_star_wars(ml_engine):
-    tax = ml_engine.state.taxonomy
+    tax = ml_engine.snapshot.taxonomy
     found = {i.interest_id for i in ml_engine.resolve("space opera")}
     star_wars = ("260", "1196", "1210")  # Episodes IV, V and VI
     holders = [{i for i, _ in tax.item_interests(sw)} for sw in star_wars]
@@ -68,9 +68,9 @@ def test_space_opera_finds_the_interest_of_star_wars(ml_engine):
 
 def test_a_term_outweighs_a_frequent_near_match(ml_engine):
     # "courtroom drama" is a tag on two films; "drama" is on thousands and close too
-    tax = ml_engine.state.taxonomy
+    tax = ml_engine.snapshot.taxonomy
     found = [i.interest_id for i in ml_engine.resolve("courtroom drama")]
-    terms = ml_engine.item_terms()
+    terms = ml_engine.snapshot.item_terms
     courtroom = [i for i, t in terms.items() if "courtroom drama" in t]
     assert courtroom
     held = {i for item in courtroom for i, _ in tax.item_interests(item)}
@@ -78,7 +78,7 @@ def test_a_term_outweighs_a_frequent_near_match(ml_engine):
 
 
 def test_without_item_terms_text_alone_matches_above_its_floor(ml_engine):
-    tax = ml_engine.state.taxonomy
+    tax = ml_engine.snapshot.taxonomy
     encode = ml_engine.encoder.encode
     plain = TextMatcher().fit(tax, encode)
     assert plain.vocabulary_ == [] and np.isinf(plain.term_floor_)

@@ -116,7 +116,7 @@ def test_a_search_query_speaks_to_the_closest_interest(small_world, encoder, sen
 
 
 def test_incremental_update_equals_full_recompute(ml_small, ml_engine, encoder, sentiment):
-    tax = ml_engine.state.taxonomy
+    tax = ml_engine.snapshot.taxonomy
     events = ml_small.events
     users = ["414", "68", "1"]
     mine = events[events["user_id"].isin(users)]
@@ -173,7 +173,7 @@ def test_with_the_defaults_an_update_is_a_refit_at_the_fitted_pivot_and_scale(
     pivot 3.4992 -> 3.5016; shares then differ from a default refit by 4.8e-5 (long) and
     5.9e-5 (short) on average, and 609 of 610 users keep their top interest.
     """
-    tax = ml_engine.state.taxonomy
+    tax = ml_engine.snapshot.taxonomy
     events = ml_small.events
     late = (events["timestamp"] > events["timestamp"].quantile(0.95)).to_numpy()
     incremental = InterestProfiler(tax, encoder.encode, sentiment).fit(events[~late])
@@ -255,7 +255,7 @@ def test_bundled_profiles_are_recognisable(ml_engine, ml_small, encoder, sentime
     of the 20 genres) passed for any label. The taxonomy is the engine's, clustered on
     all events; the profiles see only the early part.
     """
-    tax = ml_engine.state.taxonomy
+    tax = ml_engine.snapshot.taxonomy
     events = ml_small.events
     early = _time_split(events, 0.7)
     prof = InterestProfiler(tax, encoder.encode, sentiment).fit(events[early])

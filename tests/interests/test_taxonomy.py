@@ -203,8 +203,8 @@ def test_labels_of_the_real_taxonomy_are_distinct(ml_engine):
     ]
     assert len(set(keys)) == len(keys)
     assert not any(lab.endswith(")") and lab[-2].isdigit() for lab in labels)
-    tax = ml_engine.state.taxonomy
-    terms = ml_engine.item_terms()
+    tax = ml_engine.snapshot.taxonomy
+    terms = ml_engine.snapshot.item_terms
     for f in ml_engine.interests("fine"):
         members = tax.members(f.interest_id)
         # every term of a label, the disambiguating ones too, is held by its members

@@ -454,7 +454,7 @@ class Engine:
         >>> from interestlens.data import Event
         >>> engine = Engine(Config(data_dir=tempfile.mkdtemp()))
         >>> report = engine.ingest([Event("42", "318", "click"), {"user_id": "42", "type": "like"}])
-        >>> report.stored, [r.reason[:24] for r in report.rejections]
+        >>> report.stored, [r.reason[:25] for r in report.rejections]
         (1, ["unknown event type 'like'"])
         """
         store = self.slate_store
@@ -667,6 +667,10 @@ class Engine:
             snap.taxonomy, query, self.encoder.encode, matcher=self._text_matcher(snap)
         )
         return [snap.taxonomy[i] for i in resolved.interest_ids]
+
+    def text_matcher(self) -> TextMatcher:
+        """The matcher of free-text queries to interests, fitted (its floors measured) on first use."""
+        return self._text_matcher(self._view().snapshot)
 
     def _text_matcher(self, snap: Snapshot) -> TextMatcher:
         """The matcher of free-text queries to interests, fitted (its floors measured) on first use."""
