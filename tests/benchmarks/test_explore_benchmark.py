@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,21 +11,14 @@ import pytest
 from interestlens.evaluate import simulate
 from interestlens.evaluate.simulate import EXPLOIT
 from interestlens.models import ALS, build_model
+from tests.benchmarks.scripts import BENCHMARKS, benchmark_script
 from tests.evaluate.test_simulate import fitted_tiny
-
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "explore.py"
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("explore_benchmark", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclass looks its module up there
-    try:
-        spec.loader.exec_module(module)
+    with benchmark_script("explore") as module:
         yield module
-    finally:
-        del sys.modules[spec.name]
 
 
 @pytest.fixture(scope="module")
@@ -173,7 +164,10 @@ def test_the_references_run_on_every_ranker_option(bench, sim, ranker):
 
 def run_script(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, str(SCRIPT), *args], capture_output=True, text=True, timeout=120
+        [sys.executable, str(BENCHMARKS / "explore.py"), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 

@@ -2,29 +2,20 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
 
 from interestlens.engine import Config, Engine
+from tests.benchmarks.scripts import benchmark_script
 from tests.conftest import LIGHT_HYBRID
 from tests.models.contract import tiny_dataset
-
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "online.py"
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("online_benchmark", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    try:
-        spec.loader.exec_module(module)
+    with benchmark_script("online") as module:
         yield module
-    finally:
-        del sys.modules[spec.name]
 
 
 @pytest.fixture(scope="module")
