@@ -1,0 +1,230 @@
+"""Request and response bodies of the HTTP API: pydantic models that refuse unknown fields."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
+
+
+class Strict(BaseModel):
+    """A body whose unknown fields are refused (422 naming the field)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+# ----- errors -------------------------------------------------------------------------
+class ErrorDetail(Strict):
+    """What went wrong: a stable ``code``, a readable ``message``, the ``field`` at fault if any."""
+
+    code: str
+    message: str
+    field: str | None = None
+
+
+class ErrorBody(Strict):
+    """The one shape of every 4xx answer."""
+
+    error: ErrorDetail
+
+
+# ----- events -------------------------------------------------------------------------
+class EventIn(Strict):
+    """One thing a user did (see :class:`interestlens.data.Event`).
+
+    ``type`` and the rules between fields (an item for every type but search, a text
+    for search, tag and review) are checked row by row by the engine, so one bad event
+    of a batch is rejected and the rest stored.
+    """
+
+    user_id: str
+    item_id: str | None = None
+    type: str = "view"
+    value: float = Field(1.0, allow_inf_nan=False)
+    timestamp: datetime | None = None
+    event_id: str | None = Field(None, description="Makes a retry idempotent.")
+    text: str | None = None
+    context: dict[str, Any] | None = None
+
+
+class EventBatch(Strict):
+    """Several events in one request."""
+
+    events: list[EventIn]
+
+
+def _body_kind(body: Any) -> str:
+    if isinstance(body, dict) and "events" in body:
+        return "batch"
+    if isinstance(body, EventBatch):
+        return "batch"
+    return "event"
+
+
+#: The body of ``POST /v1/events``: one event, or ``{"events": [...]}``.
+EventsBody = Annotated[
+    Annotated[EventBatch, Tag("batch")] | Annotated[EventIn, Tag("event")],
+    Discriminator(_body_kind),
+]
+
+
+class RejectionOut(Strict):
+    """A refused event: its 0-based index in the request and why."""
+
+    index: int
+    reason: str
+
+
+class EventsOut(Strict):
+    """What ``POST /v1/events`` did: events newly stored, re-sent duplicates, rejections."""
+
+    stored: int
+    duplicates: int
+    rejected: int
+    rejections: list[RejectionOut]
+
+
+# ----- items --------------------------------------------------------------------------
+class ItemIn(Strict):
+    """An item's content; its id is in the path."""
+
+    title: str = ""
+    text: str = ""
+    categories: list[str] = Field(default_factory=list)
+    tags: list[str] = Field(default_factory=list)
+    attributes: dict[str, Any] = Field(default_factory=dict)
+    created_at: datetime | None = None
+
+
+class InterestScore(Strict):
+    """An interest a text speaks to, with the score of the match."""
+
+    interest_id: int
+    label: str
+    score: float
+
+
+class ItemPutOut(Strict):
+    """The stored item and the interests its text was tagged with."""
+
+    item_id: str
+    interests: list[InterestScore]
+
+
+class ItemOut(ItemIn):
+    """An item as the engine holds it."""
+
+    item_id: str
+
+
+# ----- recommendations, feedback ------------------------------------------------------
+class RecommendationOut(Strict):
+    """One recommended item (see :class:`interestlens.engine.Recommendation`)."""
+
+    item_id: str
+    score: float | None
+    rank: int
+    reason: str
+    explored: bool
+    propensity: float
+
+
+class RecommendationsOut(Strict):
+    """A slate: its ``request_id`` (for feedback) and its items, best first."""
+
+    user_id: str
+    request_id: str
+    items: list[RecommendationOut]
+
+
+class FeedbackIn(Strict):
+    """A reward for an item of a served slate (a click is 1)."""
+
+    request_id: str
+    item_id: str
+    reward: float = Field(allow_inf_nan=False)
+
+
+class FeedbackOut(Strict):
+    """Whether a live policy learned from the reward (it is logged either way)."""
+
+    learned: bool
+
+
+# ----- profiles, similar items, erasure -----------------------------------------------
+class InterestWeightOut(Strict):
+    """One interest of a profile."""
+
+    interest_id: int
+    label: str
+    weight: float
+    trend: str
+    short_weight: float
+    long_weight: float
+    level: int
+    parent: int | None
+
+
+class UserTextOut(Strict):
+    """Something the user wrote, with its sentiment."""
+
+    text: str
+    type: str
+    item_id: str | None
+    sentiment: float
+    timestamp: str | None
+
+
+class ProfileOut(Strict):
+    """A user's interest profile (empty for an unknown user)."""
+
+    user_id: str
+    interests: list[InterestWeightOut]
+    broad: list[InterestWeightOut]
+    dislikes: list[InterestWeightOut]
+    texts: list[UserTextOut]
+    sentiment: float | None
+    n_events: int
+    as_of: str | None
+
+
+class SimilarItem(Strict):
+    """A neighbour with its cosine similarity."""
+
+    item_id: str
+    similarity: float
+
+
+class SimilarOut(Strict):
+    """The items closest to ``item_id``."""
+
+    item_id: str
+    items: list[SimilarItem]
+
+
+class ForgetOut(Strict):
+    """What erasing a user removed (see :class:`interestlens.engine.ForgetReport`)."""
+
+    user_id: str
+    events_deleted: int
+    components: dict[str, bool]
+    note: str
+
+
+# ----- operations ---------------------------------------------------------------------
+class HealthOut(Strict):
+    """Liveness: the model answering (its snapshot generation and age) and the store."""
+
+    status: Literal["ok", "degraded"]
+    fitted: bool
+    model_version: int | None
+    model_age_seconds: float | None
+    store_reachable: bool
+
+
+class RefitOut(Strict):
+    """The model version a refit produced."""
+
+    model_version: int
+    seconds: float
