@@ -14,7 +14,8 @@ import pytest
 import torch
 
 from interestlens.data import Dataset, Event
-from interestlens.models.sasrec import SASRec, _MeanLogSumExp, _windows
+from interestlens.models.base import History
+from interestlens.models.sasrec import SASRec, _torch_parts, _windows
 from interestlens.text.local import cpu_has_amx
 from tests.models.contract import T0, RecommenderContract, tiny_dataset
 
@@ -86,13 +87,14 @@ def test_catalogue_softmax_matches_logsumexp_and_its_gradients(bf16):
     torch.manual_seed(0)
     h = (torch.randn(300, 16) * 0.5).requires_grad_()
     items = (torch.randn(500, 16) * 0.5).requires_grad_()
-    _MeanLogSumExp.apply(h, items, bf16).backward()
+    mean_log_sum_exp = _torch_parts().mean_log_sum_exp
+    mean_log_sum_exp.apply(h, items, bf16).backward()
     h2, items2 = h.detach().clone().requires_grad_(), items.detach().clone().requires_grad_()
     loss = torch.logsumexp(h2 @ items2.T, dim=1).mean()
     loss.backward()
     reference = float(loss.detach())
     tol = 1e-2 if bf16 else 1e-5  # bf16 keeps 8 bits of mantissa in the products
-    value = _MeanLogSumExp.apply(h.detach(), items.detach(), bf16)
+    value = mean_log_sum_exp.apply(h.detach(), items.detach(), bf16)
     assert abs(float(value) - reference) < tol * abs(reference)
     for got, want in ((h.grad, h2.grad), (items.grad, items2.grad)):
         assert float((got - want).norm() / want.norm()) < tol
@@ -129,6 +131,60 @@ def test_encoder_is_not_saved_and_scores_survive_a_round_trip(encoder, tmp_path)
     assert b"Encoder" not in pickle.dumps(model)
     users = ["u0", "u9", "nobody"]
     np.testing.assert_array_equal(loaded.score_all(users), model.score_all(users))
+
+
+def _fold_in_histories(ds: Dataset) -> dict[str, object]:
+    """Some users' histories, cut short or reordered, so the fold-in runs the network."""
+    ev = ds.sorted_events()
+    out = {}
+    for u in ("u0", "u3", "u7"):
+        mine = ev[ev["user_id"] == u]
+        out[f"{u} first half"] = mine.head(len(mine) // 2 + 1)
+        out[f"{u} reversed"] = mine.iloc[::-1].assign(timestamp=mine["timestamp"].to_numpy())
+    return out
+
+
+def test_fold_in_scores_survive_a_pickle_round_trip_and_the_network_is_rebuilt_lazily(
+    encoder,
+):
+    ds = tiny_dataset()
+    model = SASRec(max_len=8, dim=16, n_heads=1, epochs=2, patience=None, encoder=encoder).fit(ds)
+    before = {name: model.score_history(h) for name, h in _fold_in_histories(ds).items()}
+    data = pickle.dumps(model)
+    assert b"torch" not in data  # the network travels as numpy arrays
+    loaded = pickle.loads(data)
+    assert "_network" not in vars(loaded)
+    np.testing.assert_array_equal(loaded.score_all(["u0", "u9"]), model.score_all(["u0", "u9"]))
+    assert "_network" not in vars(loaded)  # fitted users score without the network
+    for name, history in _fold_in_histories(ds).items():
+        np.testing.assert_array_equal(loaded.score_history(history), before[name], err_msg=name)
+    assert "_network" in vars(loaded)
+    for (name, got), want in zip(
+        loaded.network_.state_dict().items(), model.network_.state_dict().values(), strict=True
+    ):
+        assert torch.equal(got, want), name
+
+
+def test_fold_in_scores_survive_an_engine_artefact_round_trip(tmp_path, monkeypatch):
+    from interestlens.engine import artefact
+
+    monkeypatch.setattr(artefact, "MIN_MAPPED_BYTES", 1)  # map the network's small arrays too
+    ds = chain_dataset(n_items=40, n_users=200, length=20)
+    model = small(epochs=2, dim=32, n_heads=2, max_len=16).fit(ds)
+    histories = {
+        f"{u} then i{k}": History(ds.events[ds.events["user_id"] == u].iloc[:k])
+        for u, k in (("u1", 5), ("u2", 12), ("u30", 20))
+    }
+    before = {
+        name: model._history_scores(h, model._history_row(h)) for name, h in histories.items()
+    }
+    artefact.write_artefact({"model": model}, tmp_path, meta={})
+    doc, _ = artefact.read_artefact(tmp_path)
+    loaded = doc["model"]
+    assert not loaded.weights_["item.weight"].flags.owndata  # read from its mapped file
+    for name, history in histories.items():
+        got = loaded._history_scores(history, loaded._history_row(history))
+        np.testing.assert_array_equal(got, before[name], err_msg=name)
 
 
 def test_early_stopping_keeps_the_best_epoch_and_leaves_threads_alone():
