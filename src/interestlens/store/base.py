@@ -448,8 +448,12 @@ class EventStore(abc.ABC):
         context: Mapping[str, Any] | None = None,
         timestamp: Any = None,
     ) -> bool:
-        """Store one served slate durably (position ``j`` is ``item_ids[j]``).
+        """Store one served slate (position ``j`` is ``item_ids[j]``).
 
+        Once this returns, the slate survives a crash of the process. SQLite does not
+        fsync it on its own (it is on the request path of every recommendation): it
+        reaches the disk with the next synced commit, so a crash of the machine can lose
+        the slates logged since (see :class:`~interestlens.store.SQLiteEventStore`).
         Idempotent on ``request_id``: a slate logged twice is stored once. The keyword
         arguments are those of :meth:`interestlens.explore.Slate.record`.
 
