@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import logging
+import pickle
 import re
 from functools import lru_cache
 
@@ -202,3 +203,66 @@ def test_forgetting_a_user_forgets_them_in_every_base_model_sasrec_included():
     np.testing.assert_array_equal(hybrid.score_all([FORGET_ME]), stranger)
     np.testing.assert_array_equal(hybrid.score_all(others), before)
     assert hybrid.forget_user(FORGET_ME) is False
+
+
+def _candidate_features(model: Hybrid, ds) -> tuple[np.ndarray, np.ndarray]:
+    """The ranker's features of every user's candidates, and whether each is the user's last item."""
+    inner, held = last_item_holdout(ds)
+    users = held["user_id"].tolist()
+    rows = model.user_ids_.get_indexer(users)
+    X = inner.interactions(user_ids=model.user_ids_, item_ids=model.item_ids_).matrix
+    cands, feats = model._candidates_and_features(
+        [m.score_all(users) for m in model.models_],
+        model._seen_cols(X.tocsr(), rows),
+        model.activity_[rows],
+    )
+    target = model.item_ids_.get_indexer(held["item_id"])
+    labels = [c == t for c, t in zip(cands, target, strict=True)]
+    return np.vstack(feats), np.concatenate(labels)
+
+
+def test_the_linear_ranker_scores_as_the_sklearn_pipeline_it_came_from():
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from interestlens.models.hybrid import LinearRanker, _predict
+
+    ds = tiny_dataset(seed=1, n_users=80)
+    model = Hybrid(
+        [ContentLM(encoder=_encoder()), Popularity()], candidates=15, ranker="linear"
+    ).fit(ds)
+    assert isinstance(model.ranker_, LinearRanker)
+    assert b"sklearn" not in pickle.dumps(model)
+    features, labels = _candidate_features(model, ds)
+    assert features.dtype == np.float32 and labels.any() and len(features) > 500
+    pipeline = make_pipeline(StandardScaler(), LogisticRegression(C=0.1, max_iter=2000))
+    pipeline.fit(features, labels)
+    ranker = LinearRanker.from_pipeline(pipeline)
+    np.testing.assert_allclose(
+        _predict(ranker, features), pipeline.decision_function(features), rtol=0, atol=1e-6
+    )
+    importance = model.feature_importance()
+    assert importance.index[0].startswith("contentlm") and (importance >= 0).all()
+
+
+def test_the_lightgbm_ranker_is_saved_as_text_and_predicts_the_same_after_loading():
+    from interestlens.models.hybrid import LightGBMRanker, _predict
+
+    ds = tiny_dataset(seed=1, n_users=80)
+    model = Hybrid(
+        [ContentLM(encoder=_encoder()), Popularity()],
+        candidates=15,
+        ranker="lambdarank",
+        n_estimators=30,
+    ).fit(ds)
+    assert isinstance(model.ranker_, LightGBMRanker)
+    features, _ = _candidate_features(model, ds)
+    before = _predict(model.ranker_, features)
+    data = pickle.dumps(model)
+    assert b"lightgbm" not in data
+    loaded = pickle.loads(data)
+    assert "_booster" not in vars(loaded.ranker_)  # loaded on first prediction
+    np.testing.assert_array_equal(_predict(loaded.ranker_, features), before)
+    assert loaded.feature_importance().equals(model.feature_importance())
+    np.testing.assert_array_equal(loaded.score_all(["u1", "u2"]), model.score_all(["u1", "u2"]))

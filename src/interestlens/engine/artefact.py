@@ -52,8 +52,12 @@ import numpy as np
 
 from interestlens.version import __version__
 
-#: Layout number written to and required in every manifest.
-FORMAT = 1
+#: Layout number written to and required in every manifest. It goes up whenever the
+#: files or the saved form of what the engine pickles change, so that an older version
+#: is refused before unpickling rather than failing inside it (2: SASRec's network and
+#: the Hybrid's ranker are saved as arrays and text, not as torch, scikit-learn or
+#: LightGBM objects).
+FORMAT = 2
 
 #: Buffers smaller than this many bytes stay inside the pickle: a file and a mapping each
 #: would cost more than copying them.

@@ -105,8 +105,10 @@ class Hybrid(Recommender):
     candidates
         Items each base model proposes per user.
     ranker
-        ``"linear"``: logistic regression on standardised features (pointwise);
-        ``"lambdarank"``: LightGBM LambdaRank (Burges 2010; Ke et al. 2017);
+        ``"linear"``: logistic regression on standardised features (pointwise), kept as
+        a :class:`LinearRanker`;
+        ``"lambdarank"``: LightGBM LambdaRank (Burges 2010; Ke et al. 2017), kept as a
+        :class:`LightGBMRanker`;
         ``"auto"``: whichever ranks the held-out items better in a 3-fold
         cross-validation over the users. The linear ranker needs far fewer examples: on
         ml-latest-small (about 450 users whose held-out item was a candidate) it
@@ -407,19 +409,22 @@ class Hybrid(Recommender):
             model.attach_encoder(encoder)
 
     # ----- the ranker -----------------------------------------------------------
-    def _train_ranker(self, kind: str, X: list[np.ndarray], y: list[np.ndarray]) -> Any:
+    def _train_ranker(
+        self, kind: str, X: list[np.ndarray], y: list[np.ndarray]
+    ) -> LinearRanker | LightGBMRanker:
         """A ranker fitted on per-user groups of candidate features and 0/1 labels."""
         if kind == "linear":
             from sklearn.linear_model import LogisticRegression
             from sklearn.pipeline import make_pipeline
             from sklearn.preprocessing import StandardScaler
 
-            return make_pipeline(StandardScaler(), LogisticRegression(C=self.C, max_iter=2000)).fit(
-                np.vstack(X), np.concatenate(y)
-            )
+            pipeline = make_pipeline(
+                StandardScaler(), LogisticRegression(C=self.C, max_iter=2000)
+            ).fit(np.vstack(X), np.concatenate(y))
+            return LinearRanker.from_pipeline(pipeline)
         import lightgbm as lgb
 
-        return lgb.LGBMRanker(
+        ranker = lgb.LGBMRanker(
             objective="lambdarank",
             n_estimators=self.n_estimators,
             learning_rate=self.learning_rate,
@@ -439,6 +444,7 @@ class Hybrid(Recommender):
             group=[len(g) for g in y],
             feature_name=self.feature_names(),
         )
+        return LightGBMRanker(ranker.booster_.model_to_string())
 
     def _cross_validate(
         self, kind: str, X: list[np.ndarray], y: list[np.ndarray], folds: int = 3
@@ -465,19 +471,93 @@ class Hybrid(Recommender):
         """
         self._check_fitted()
         if self.ranker_kind_ == "linear":
-            weight = np.abs(self.ranker_[-1].coef_[0])
+            weight = np.abs(self.ranker_.coef_[0])
         else:
             weight = self.ranker_.booster_.feature_importance(importance_type="gain")
         return pd.Series(weight, index=self.feature_names()).sort_values(ascending=False)
 
 
-def _predict(ranker: Any, features: np.ndarray) -> np.ndarray:
-    """Ranking scores of a fitted linear pipeline or LightGBM ranker.
+class LinearRanker:
+    """A fitted standardise-then-logistic-regression ranker, kept as its numbers.
+
+    Scores are the pipeline's ``decision_function`` (the log-odds), computed as
+    scikit-learn computes them, so a saved hybrid opens and scores without importing
+    scikit-learn (half a second of a command-line question).
+
+    Parameters
+    ----------
+    mean, scale
+        The scaler's per-feature mean and scale.
+    coef, intercept
+        The logistic regression's ``(1, n_features)`` weights and ``(1,)`` intercept.
+
+    Examples
+    --------
+    >>> r = LinearRanker(np.array([1.0, 0.0]), np.array([2.0, 1.0]), np.array([[1.0, -1.0]]), np.array([0.5]))
+    >>> r.decision_function(np.array([[3.0, 1.0]], dtype=np.float32)).tolist()
+    [0.5]
+    """
+
+    def __init__(
+        self, mean: np.ndarray, scale: np.ndarray, coef: np.ndarray, intercept: np.ndarray
+    ) -> None:
+        self.mean_ = mean
+        self.scale_ = scale
+        self.coef_ = coef
+        self.intercept_ = intercept
+
+    @classmethod
+    def from_pipeline(cls, pipeline: Any) -> LinearRanker:
+        """The ranker of a fitted ``make_pipeline(StandardScaler(), LogisticRegression())``."""
+        scaler, regression = pipeline[0], pipeline[-1]
+        return cls(scaler.mean_, scaler.scale_, regression.coef_, regression.intercept_)
+
+    def decision_function(self, features: np.ndarray) -> np.ndarray:
+        """Log-odds of each row of ``features`` (as the pipeline's ``decision_function``)."""
+        # in place and in the features' own float type, as StandardScaler.transform does
+        z = np.array(features, dtype=np.result_type(features.dtype, np.float32))
+        z -= self.mean_
+        z /= self.scale_
+        return (z @ self.coef_.T + self.intercept_).ravel()
+
+
+class LightGBMRanker:
+    """A trained LightGBM booster, kept as its model text; lightgbm loads when it first predicts.
+
+    Importing lightgbm imports scikit-learn, together about a second: a saved hybrid
+    whose ranker is linear never pays it, and one whose ranker is LambdaRank pays it at
+    its first score rather than when it opens.
+
+    Parameters
+    ----------
+    model
+        The booster's ``model_to_string()``.
+    """
+
+    def __init__(self, model: str) -> None:
+        self.model = model
+
+    @property
+    def booster_(self) -> Any:
+        """The ``lightgbm.Booster``, loaded from :attr:`model` on first use."""
+        booster = self.__dict__.get("_booster")
+        if booster is None:
+            import lightgbm as lgb
+
+            booster = self._booster = lgb.Booster(model_str=self.model)
+        return booster
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"model": self.model}
+
+
+def _predict(ranker: LinearRanker | LightGBMRanker, features: np.ndarray) -> np.ndarray:
+    """Ranking scores of a fitted linear or LightGBM ranker.
 
     LightGBM predicts on one thread: the rows here are one user's candidates (or a fold
     of users'), too few to pay for starting its threads (about 29 ms a call measured on
     a busy machine), and each row's score does not depend on the threads.
     """
-    if hasattr(ranker, "booster_"):
+    if isinstance(ranker, LightGBMRanker):
         return ranker.booster_.predict(features, num_threads=1)
     return ranker.decision_function(features)
