@@ -15,8 +15,6 @@ from typing import TYPE_CHECKING, Any
 # runtime reads this once, when it loads: so here, before anything of ours imports torch.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from interestlens.version import __version__
-
 if TYPE_CHECKING:
     from interestlens import datasets
     from interestlens.data import Event, Item, User
@@ -33,7 +31,12 @@ _LAZY = {
 
 
 def __getattr__(name: str) -> Any:
-    # the engine pulls in torch; import it only when asked for, so the CLI starts fast
+    # the engine pulls in pandas and more; import it only when asked for, so the CLI
+    # starts fast (and the version's metadata likewise)
+    if name == "__version__":
+        from interestlens.version import installed
+
+        return installed()
     if name in _LAZY:
         import importlib
 

@@ -211,6 +211,18 @@ def test_a_corrupt_manifest_is_refused_naming_it(tmp_path: Path) -> None:
         read_artefact(tmp_path)
 
 
+def test_an_older_format_is_refused_before_unpickling_and_asks_for_a_fit(tmp_path: Path) -> None:
+    folder = _one_version(tmp_path)
+    manifest = folder / "manifest.json"
+    old = json.loads(manifest.read_text())
+    old["format"] = FORMAT - 1
+    manifest.write_text(json.dumps(old))
+    # a pickle that cannot be read: the format check must come first
+    (folder / "object.pkl").write_bytes(b"not a pickle")
+    with pytest.raises(ValueError, match=rf"format {FORMAT - 1}.*run `interestlens fit`"):
+        read_artefact(tmp_path)
+
+
 def test_a_missing_or_truncated_array_file_is_refused_naming_it(tmp_path: Path) -> None:
     folder = _one_version(tmp_path)
     files = sorted((folder / "arrays").iterdir())

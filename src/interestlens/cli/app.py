@@ -19,7 +19,7 @@ import typer.core
 
 from interestlens.cli import data, evaluation, model, render
 from interestlens.cli.shared import CLIError
-from interestlens.version import __version__
+from interestlens.version import installed
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -112,7 +112,7 @@ for _fn in COMMANDS:
 
 def _version(value: bool) -> None:
     if value:
-        render.say(f"interestlens {__version__}")
+        render.say(f"interestlens {installed()}")
         raise typer.Exit()
 
 

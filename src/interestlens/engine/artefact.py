@@ -50,7 +50,7 @@ from typing import Any
 
 import numpy as np
 
-from interestlens.version import __version__
+from interestlens.version import installed
 
 #: Layout number written to and required in every manifest. It goes up whenever the
 #: files or the saved form of what the engine pickles change, so that an older version
@@ -122,7 +122,7 @@ def write_artefact(obj: Any, root: str | Path, *, meta: dict[str, Any]) -> Path:
             manifest = {
                 "format": FORMAT,
                 "version": name,
-                "interestlens_version": __version__,
+                "interestlens_version": installed(),
                 "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                 "meta": meta_json,
                 "pickle": {
@@ -350,7 +350,7 @@ def _read_manifest(path: Path) -> dict[str, Any]:
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         found = manifest.get("format") if isinstance(manifest, dict) else None
         raise ValueError(
-            f"{path}: artefact format {found!r}, this interestlens {__version__} reads format "
+            f"{path}: artefact format {found!r}, this interestlens {installed()} reads format "
             f"{FORMAT}; run `interestlens fit` to write a new version"
         )
     for key in ("pickle", "arrays", "meta"):

@@ -8,8 +8,6 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from interestlens.explore import POLICIES
-from interestlens.explore.base import policy_parameters
 from interestlens.interests.profile import ProfileConfig
 from interestlens.models import HYBRID_BASE
 
@@ -39,6 +37,11 @@ class ExploreConfig:
     log: bool = True
 
     def __post_init__(self) -> None:
+        # here, not at the top: a saved engine's config is unpickled without this check,
+        # and opening one should not import the policies it does not use
+        from interestlens.explore import POLICIES
+        from interestlens.explore.base import policy_parameters
+
         if self.policy not in POLICIES:
             raise ValueError(
                 f"explore.policy: unknown policy {self.policy!r}; known: {', '.join(POLICIES)}"

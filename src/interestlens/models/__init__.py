@@ -1,22 +1,28 @@
 """Recommenders behind one base class, working on ids.
 
 Build one by name with :func:`build_model`; :data:`MODELS` is the registry of names.
+Each model class is imported on first use (``from interestlens.models import EASE``
+works as usual), so opening a saved engine imports only the models it holds; SASRec
+imports torch only to fit or fold in a history.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from interestlens.models.als import ALS
 from interestlens.models.base import Recommender, top_k
-from interestlens.models.bpr import BPR
-from interestlens.models.content_lm import ContentLM
-from interestlens.models.ease import EASE
-from interestlens.models.hybrid import Hybrid
-from interestlens.models.item_knn import ItemKNN
-from interestlens.models.popularity import Popularity
-from interestlens.models.user_knn import UserKNN
 from interestlens.registry import Registry
+
+if TYPE_CHECKING:
+    from interestlens.models.als import ALS
+    from interestlens.models.bpr import BPR
+    from interestlens.models.content_lm import ContentLM
+    from interestlens.models.ease import EASE
+    from interestlens.models.hybrid import Hybrid
+    from interestlens.models.item_knn import ItemKNN
+    from interestlens.models.popularity import Popularity
+    from interestlens.models.sasrec import SASRec
+    from interestlens.models.user_knn import UserKNN
 
 #: Model name -> class, imported on first use, so a model whose optional dependency is
 #: missing (SASRec without torch) does not break the others.
@@ -71,6 +77,13 @@ def build_model(
     return MODELS.build(name, random_state=random_state, **params)
 
 
+def __getattr__(name: str) -> Any:
+    # a model class by its own name, imported on first use through the registry
+    if name.lower() in MODELS and MODELS[name.lower()].__name__ == name:
+        return MODELS[name.lower()]
+    raise AttributeError(f"module 'interestlens.models' has no attribute {name!r}")
+
+
 __all__ = [
     "ALS",
     "BPR",
@@ -82,6 +95,7 @@ __all__ = [
     "ItemKNN",
     "Popularity",
     "Recommender",
+    "SASRec",
     "UserKNN",
     "build_model",
     "top_k",
