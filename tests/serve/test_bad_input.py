@@ -1,0 +1,127 @@
+"""Bad input answers 4xx in the one error shape, naming the field, never 500."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.serve.conftest import MAX_BATCH, MAX_BODY, assert_error, auth
+
+
+def test_wrong_types_and_unknown_fields_name_the_field(http):
+    w = auth("write")
+    err = assert_error(http.post("/v1/events", json={"user_id": 5, "item_id": "1"}, headers=w), 422)
+    assert err["field"] == "body.user_id"
+    err = assert_error(
+        http.post("/v1/events", json={"user_id": "5", "item_id": "1", "colour": "red"}, headers=w),
+        422,
+    )
+    assert err["field"] == "body.colour" and "colour" in err["message"]
+    events = [{"user_id": "u", "item_id": str(i), "type": "click"} for i in range(5)]
+    events[3]["item_id"] = ["not", "a", "string"]
+    err = assert_error(http.post("/v1/events", json={"events": events}, headers=w), 422)
+    assert err["field"] == "body.events[3].item_id"
+    err = assert_error(
+        http.post("/v1/events", json={"user_id": "u", "value": "lots"}, headers=w), 422
+    )
+    assert err["field"] == "body.value"
+    err = assert_error(http.put("/v1/items/x", json={"title": "t", "price": 3}, headers=w), 422)
+    assert err["field"] == "body.price"
+    err = assert_error(
+        http.post("/v1/feedback", json={"request_id": "r", "item_id": "1"}, headers=w), 422
+    )
+    assert err["field"] == "body.reward"
+    assert_error(http.post("/v1/events", json=[1, 2], headers=w), 422)
+
+
+def test_non_finite_numbers_are_refused(http):
+    body = '{"request_id": "r", "item_id": "1", "reward": NaN}'
+    err = assert_error(
+        http.post(
+            "/v1/feedback",
+            content=body,
+            headers={**auth("write"), "Content-Type": "application/json"},
+        ),
+        422,
+    )
+    assert err["field"] == "body.reward"
+
+
+def test_malformed_json(http):
+    err = assert_error(
+        http.post(
+            "/v1/events",
+            content=b'{"user_id": "u", ',
+            headers={**auth("write"), "Content-Type": "application/json"},
+        ),
+        400,
+        "malformed_json",
+    )
+    assert err["field"] == "body"
+
+
+def test_an_oversized_body_is_413_declared_or_streamed(http):
+    big = json.dumps({"user_id": "u", "text": "x" * MAX_BODY, "type": "search"}).encode()
+    err = assert_error(
+        http.post(
+            "/v1/events",
+            content=big,
+            headers={**auth("write"), "Content-Type": "application/json"},
+        ),
+        413,
+        "payload_too_large",
+    )
+    assert err["field"] == "body" and str(MAX_BODY) in err["message"]
+
+    def chunks():  # no Content-Length: the limit counts what arrives
+        for start in range(0, len(big), 65536):
+            yield big[start : start + 65536]
+
+    assert_error(
+        http.post(
+            "/v1/events",
+            content=chunks(),
+            headers={**auth("write"), "Content-Type": "application/json"},
+        ),
+        413,
+        "payload_too_large",
+    )
+
+
+def test_a_batch_over_the_limit_is_413_naming_it(http):
+    events = [{"user_id": "u", "item_id": "1", "type": "click"}] * (MAX_BATCH + 1)
+    err = assert_error(
+        http.post("/v1/events", json={"events": events}, headers=auth("write")),
+        413,
+        "batch_too_large",
+    )
+    assert err["field"] == "body.events" and str(MAX_BATCH) in err["message"]
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "field"),
+    [
+        ("/v1/users/1/recommendations", {"k": 0}, "query.k"),
+        ("/v1/users/1/recommendations", {"k": 1001}, "query.k"),
+        ("/v1/users/1/recommendations", {"k": "ten"}, "query.k"),
+        ("/v1/users/1/recommendations", {"explore": 1.5}, "query.explore"),
+        ("/v1/users/1/recommendations", {"explore": -0.1}, "query.explore"),
+        ("/v1/users/1/recommendations", {"explain": "maybe"}, "query.explain"),
+        ("/v1/items/1/similar", {"k": 1001}, "query.k"),
+    ],
+)
+def test_query_parameters_out_of_range(http, path, params, field):
+    err = assert_error(http.get(path, params=params, headers=auth("read")), 422, "invalid")
+    assert err["field"] == field
+
+
+def test_the_largest_k_is_served(http):
+    r = http.get("/v1/users/1/recommendations", params={"k": 1000}, headers=auth("read"))
+    assert r.status_code == 200 and len(r.json()["items"]) == 1000
+
+
+def test_unknown_routes_and_methods_answer_in_the_error_shape(http):
+    assert_error(http.get("/v2/nothing", headers=auth("read")), 404, "not_found")
+    assert_error(http.get("/"), 404, "not_found")
+    assert_error(http.patch("/v1/events", headers=auth("write")), 405, "method_not_allowed")
