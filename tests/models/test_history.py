@@ -268,3 +268,36 @@ def test_a_loaded_hybrid_gets_the_callers_encoder_in_every_model_that_reads_text
     assert all(m.encoder is encoder for m in readers)
     assert all(not hasattr(m, "encoder") for m in loaded.models_ if isinstance(m, ItemKNN))
     np.testing.assert_array_equal(loaded.score_history(events), before)
+
+
+def test_exclude_seen_gives_every_item_an_event_names_minus_infinity(model, words):
+    """As the engine masked seen items before: ``get_indexer`` of the events' item ids."""
+    for name, events in histories(words).items():
+        want = model.score_history(events)
+        seen = model.item_ids_.get_indexer(pd.Index(events["item_id"].dropna(), dtype=object))
+        want[seen[seen >= 0]] = -np.inf
+        np.testing.assert_array_equal(model.score_history(events, exclude_seen=True), want, name)
+
+
+def test_catalogue_views_are_made_once_per_catalogue_index_and_rebuilt_for_a_new_one(words):
+    events = histories(words)["training user with a search and later clicks"]
+    history = History(events)
+    a, b = ItemKNN(k=5).fit(words), EASE(l2=1.0).fit(words)
+    b.item_ids_ = a.item_ids_  # the base models of a hybrid share one index
+    row = a._history_row(history)
+    assert b._history_row(history) is row and not row.data.flags.writeable
+    cols = a.item_ids_.get_indexer(
+        pd.Index(history.sorted_events()["item_id"].fillna(""), dtype=object)
+    )
+    np.testing.assert_array_equal(history.sorted_columns(a), cols)
+    assert history.sorted_columns(b) is history.sorted_columns(a)
+    a.fit(tiny_dataset(n_items=20))  # a new catalogue, without some of the history's items
+    cols = a.item_ids_.get_indexer(
+        pd.Index(history.sorted_events()["item_id"].fillna(""), dtype=object)
+    )
+    assert (cols == -1).sum() > (history.sorted_columns(b) == -1).sum()
+    np.testing.assert_array_equal(history.sorted_columns(a), cols)
+    assert a._history_row(history) is not row
+    np.testing.assert_array_equal(
+        a._history_row(history).toarray(), a._history_row(History(events)).toarray()
+    )

@@ -168,6 +168,21 @@ class _Live:
         self.catalogue = catalogue or Catalogue(snapshot)
         self.policies: dict[str, Policy] = {}
         self.policy_lock = threading.Lock()
+        self._same: dict[tuple[int, int], tuple[pd.Index, pd.Index, bool]] = {}
+
+    def same_items(self, a: pd.Index, b: pd.Index) -> bool:
+        """Whether item indexes ``a`` and ``b`` hold the same ids in the same order.
+
+        A model's and a policy's indexes are distinct objects of thousands of ids that
+        never change once built: the answer is kept per pair of objects.
+        """
+        if a is b:
+            return True
+        key = (id(a), id(b))
+        held = self._same.get(key)
+        if held is None or held[0] is not a or held[1] is not b:
+            held = self._same[key] = (a, b, bool(a.equals(b)))
+        return held[2]
 
     def with_snapshot(self, snapshot: Snapshot) -> _Live:
         """The same ledger, items and policies over a snapshot the current one became (a forget)."""
@@ -833,11 +848,8 @@ class Engine:
             model, source = snap.recommender, "personal"
         else:
             model, source = snap.content, "content" if len(mine) else "popular"
-        scores = model.score_history(mine)
-        if exclude_seen:
-            seen = model.item_ids_.get_indexer(pd.Index(mine["item_id"].dropna(), dtype=object))
-            scores[seen[seen >= 0]] = -np.inf
-        if not model.item_ids_.equals(policy.item_ids_):
+        scores = model.score_history(mine, exclude_seen=exclude_seen)
+        if not live.same_items(model.item_ids_, policy.item_ids_):
             scores = pd.Series(scores, index=model.item_ids_).reindex(policy.item_ids_).to_numpy()
         return source, n_events, scores
 

@@ -17,6 +17,7 @@ reward 0, so the slates and their feedback form a log for off-policy evaluation.
 from __future__ import annotations
 
 import abc
+import functools
 import inspect
 import math
 import threading
@@ -686,7 +687,7 @@ class Policy(abc.ABC):
         return np.asarray(Encoder().encode(text.tolist()), dtype=np.float64)
 
     def _known_row(self, user_id: str) -> int:
-        r = self.ranker.user_ids_.get_indexer([user_id])[0]
+        r = self.ranker.user_rows([user_id])[0]
         return int(r) if r >= 0 and self.ranker.active_[r] else -1
 
     def _user_scores(
@@ -700,7 +701,7 @@ class Policy(abc.ABC):
         else:
             s = self.ranker.score_all([user_id])[0].astype(np.float64)
         if exclude_seen:
-            r = self.ranker.user_ids_.get_indexer([user_id])[0]
+            r = self.ranker.user_rows([user_id])[0]
             if r >= 0:
                 seen = self.ranker.seen_
                 s[seen.indices[seen.indptr[r] : seen.indptr[r + 1]]] = -np.inf
@@ -803,14 +804,7 @@ class Policy(abc.ABC):
 
     def get_params(self) -> dict[str, Any]:
         """Hyperparameters: the ``__init__`` arguments of the class and its bases but the ranker."""
-        names: list[str] = []
-        for cls in type(self).__mro__:
-            if "__init__" in vars(cls) and issubclass(cls, Policy):
-                params = inspect.signature(cls.__init__).parameters.values()
-                names += [
-                    p.name for p in params if p.kind is p.KEYWORD_ONLY and p.name not in names
-                ]
-        return {p: getattr(self, p) for p in names if p not in self._components}
+        return {p: getattr(self, p) for p in _param_names(type(self)) if p not in self._components}
 
     def __repr__(self) -> str:
         params = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
@@ -856,3 +850,17 @@ __all__ = [
     "robust_z",
     "slate_frequencies",
 ]
+
+
+@functools.cache
+def _param_names(cls: type[Policy]) -> tuple[str, ...]:
+    """Keyword-only ``__init__`` parameters of a policy class and its bases.
+
+    Read once per class: every served slate logs the parameters.
+    """
+    names: list[str] = []
+    for klass in cls.__mro__:
+        if "__init__" in vars(klass) and issubclass(klass, Policy):
+            params = inspect.signature(klass.__init__).parameters.values()
+            names += [p.name for p in params if p.kind is p.KEYWORD_ONLY and p.name not in names]
+    return tuple(names)

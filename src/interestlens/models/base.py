@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import abc
 import pickle
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -115,7 +115,9 @@ class History:
     :class:`~interestlens.models.Hybrid` hands the same one to each of its base models, so
     the interaction row and the time order are derived once per request, straight from
     the events, with no :class:`~interestlens.data.Dataset` built. Each view equals what
-    the one-user dataset of these events gives.
+    the one-user dataset of these events gives. Views on a model's catalogue (item
+    columns, the binary interaction row) are kept per catalogue index, so the base
+    models of a hybrid, which share one, map the history's items once between them.
 
     Parameters
     ----------
@@ -170,6 +172,35 @@ class History:
             in_order = bool(np.all(ts[1:] >= ts[:-1]))
             self._views["sorted"] = ev if in_order else ev.iloc[np.argsort(ts, kind="stable")]
         return self._views["sorted"]
+
+    def sorted_columns(self, model: Recommender) -> np.ndarray:
+        """Catalogue column in ``model`` of each of :meth:`sorted_events`' items (-1: none)."""
+        return self._on_catalogue(
+            "sorted columns",
+            model,
+            lambda: model._columns(self.sorted_events()["item_id"].to_numpy(dtype=object)),
+        )
+
+    def binary_row(self, model: Recommender) -> sp.csr_matrix:
+        """The user's ``(1, n_items)`` binary row on ``model``'s catalogue (read-only: shared)."""
+
+        def make() -> sp.csr_matrix:
+            M, item_ids = self.interactions()
+            row = model._catalogue_columns(item_ids, Recommender._cells(model, M))
+            for part in (row.data, row.indices, row.indptr):
+                part.flags.writeable = False
+            return row
+
+        return self._on_catalogue("binary row", model, make)
+
+    def _on_catalogue(self, view: str, model: Recommender, make: Callable[[], Any]) -> Any:
+        """View ``view`` on ``model``'s catalogue index, made once per index object."""
+        index = model.item_ids_
+        key = (view, id(index))
+        held = self._views.get(key)
+        if held is None or held[0] is not index:
+            held = self._views[key] = (index, make())
+        return held[1]
 
 
 class Recommender(abc.ABC):
@@ -254,6 +285,13 @@ class Recommender(abc.ABC):
         get = lookup.get  # type: ignore[union-attr]
         return np.fromiter((get(i, -1) for i in ids), dtype=np.int64, count=len(ids))
 
+    def user_rows(self, user_ids: Sequence[str]) -> np.ndarray:
+        """Row of each user in :attr:`user_ids_` (-1 for users it lacks, forgotten ones too).
+
+        As ``user_ids_.get_indexer(user_ids)``, without building an index of the request's ids.
+        """
+        return self._positions("user_ids_", user_ids)
+
     def _columns(self, item_ids: Sequence[Any] | np.ndarray | pd.Series) -> np.ndarray:
         """Catalogue column of each item id (-1 for unknown ids and missing values)."""
         return self._positions("item_ids_", item_ids)
@@ -281,7 +319,7 @@ class Recommender(abc.ABC):
     def score_all(self, user_ids: Sequence[str]) -> np.ndarray:
         """Scores of every catalogue item (columns in :attr:`item_ids_` order) for each user."""
         self._check_fitted()
-        rows = self._positions("user_ids_", [str(u) for u in user_ids])
+        rows = self.user_rows([str(u) for u in user_ids])
         out = np.empty((len(rows), len(self.item_ids_)), dtype=np.float32)
         known = rows >= 0
         # a user of the users table without a single training event is a cold user too
@@ -292,7 +330,7 @@ class Recommender(abc.ABC):
             out[~known] = self._cold_scores(int((~known).sum()))
         return out
 
-    def score_history(self, events: pd.DataFrame) -> np.ndarray:
+    def score_history(self, events: pd.DataFrame, *, exclude_seen: bool = False) -> np.ndarray:
         """Scores of every catalogue item for one user known only by ``events`` (fold-in).
 
         The model's learned item side is kept and the user side is computed from the
@@ -308,12 +346,15 @@ class Recommender(abc.ABC):
             ``type`` and ``timestamp``; ``value`` and ``text`` where the model reads
             them). Items the model was not fitted on have no learned parameters and
             add nothing; with no known item the result is the cold-start scores.
+        exclude_seen
+            Score every item an event names (whatever the event's type) ``-inf``, so
+            that a ranking leaves out what the user already met; otherwise the
+            history's own items are scored too.
 
         Returns
         -------
         numpy.ndarray
-            ``(n_items,)`` float32 in :attr:`item_ids_` order; the history's own items are
-            scored too (mask them to exclude them).
+            ``(n_items,)`` float32 in :attr:`item_ids_` order.
 
         Examples
         --------
@@ -325,9 +366,16 @@ class Recommender(abc.ABC):
         >>> new = Dataset.from_records([Event("new", "x", "click")]).events
         >>> model.score_history(new).astype(float).round(3).tolist()   # items x, y, z
         [0.0, 0.667, 0.0]
+        >>> model.score_history(new, exclude_seen=True).astype(float).round(3).tolist()
+        [-inf, 0.667, 0.0]
         """
         self._check_fitted()
-        return self._fold_in(History(events))
+        history = History(events)
+        scores = self._fold_in(history)
+        if exclude_seen:
+            cols = history.sorted_columns(self)
+            scores[cols[cols >= 0]] = -np.inf
+        return scores
 
     def _fold_in(self, history: History) -> np.ndarray:
         """:meth:`score_history` of the user of ``history``."""
@@ -337,7 +385,12 @@ class Recommender(abc.ABC):
         return np.asarray(self._history_scores(history, X), dtype=np.float32)
 
     def _history_row(self, history: History) -> sp.csr_matrix:
-        """The user's ``(1, n_items)`` row of :meth:`interaction_matrix` on the catalogue's columns."""
+        """The user's ``(1, n_items)`` row of :meth:`interaction_matrix` on the catalogue's columns.
+
+        Read-only where the model keeps the binary cells: then it is the history's shared row.
+        """
+        if type(self)._cells is Recommender._cells:
+            return history.binary_row(self)
         M, item_ids = history.interactions()
         return self._catalogue_columns(item_ids, self._cells(M))
 
@@ -378,7 +431,7 @@ class Recommender(abc.ABC):
         """Top-``k`` item columns and their scores per user (the fast path for evaluation)."""
         scores = self.score_all(user_ids)
         if exclude_seen:
-            rows = self._positions("user_ids_", [str(u) for u in user_ids])
+            rows = self.user_rows([str(u) for u in user_ids])
             for j, r in enumerate(rows):
                 if r >= 0:
                     seen = self.seen_.indices[self.seen_.indptr[r] : self.seen_.indptr[r + 1]]

@@ -117,13 +117,16 @@ class ContentLM(Recommender):
     def _user_vectors(self, dataset: Dataset) -> tuple[np.ndarray, np.ndarray]:
         """Long-term and short-term vectors of every user in ``dataset.user_ids`` order."""
         ev = dataset.sorted_events()
-        return self._vectors(ev, dataset.user_index(ev["user_id"]), len(dataset.user_ids))
+        cols = self._columns(ev["item_id"].to_numpy(dtype=object))
+        return self._vectors(ev, cols, dataset.user_index(ev["user_id"]), len(dataset.user_ids))
 
     def _vectors(
-        self, ev: pd.DataFrame, users: np.ndarray, n: int
+        self, ev: pd.DataFrame, cols: np.ndarray, users: np.ndarray, n: int
     ) -> tuple[np.ndarray, np.ndarray]:
-        """User vectors from events sorted by user then time; ``users`` holds each event's row."""
-        cols = self._columns(ev["item_id"].to_numpy(dtype=object))
+        """User vectors from events sorted by user then time.
+
+        ``cols`` holds each event's item column (-1: none) and ``users`` its user's row.
+        """
         dim = self.item_vectors_.shape[1]
         long_ = np.zeros((n, dim), dtype=np.float32)
         short = np.zeros((n, dim), dtype=np.float32)
@@ -161,7 +164,8 @@ class ContentLM(Recommender):
 
     def _history_scores(self, history: History, X: sp.csr_matrix) -> np.ndarray:
         ev = history.sorted_events()
-        long_, short = self._vectors(ev, np.zeros(len(ev), dtype=np.int64), 1)
+        cols = history.sorted_columns(self)
+        long_, short = self._vectors(ev, cols, np.zeros(len(ev), dtype=np.int64), 1)
         user = (1 - self.recent_weight) * long_ + self.recent_weight * short
         if not np.any(user):
             return self._cold_scores(1)[0]
