@@ -125,3 +125,60 @@ def test_unknown_routes_and_methods_answer_in_the_error_shape(http):
     assert_error(http.get("/v2/nothing", headers=auth("read")), 404, "not_found")
     assert_error(http.get("/"), 404, "not_found")
     assert_error(http.patch("/v1/events", headers=auth("write")), 405, "method_not_allowed")
+
+
+def test_odd_but_valid_input_is_never_a_500(http):
+    w, r = auth("write"), auth("read")
+    answers = [
+        http.post(
+            "/v1/events",
+            json={"events": [{"user_id": "odd-u", "item_id": "never-seen-item", "type": "click"}]},
+            headers=w,
+        ),
+        http.get("/v1/users/odd-u/recommendations", params={"explain": "true"}, headers=r),
+        http.get("/v1/users/odd-u/interests", headers=r),
+        http.post(
+            "/v1/events",
+            json={"user_id": "searcher", "type": "search", "text": "funny animated toys"},
+            headers=w,
+        ),
+        http.get("/v1/users/searcher/recommendations", params={"explain": "true"}, headers=r),
+        http.get("/v1/users/searcher/interests", headers=r),
+        http.post("/v1/events", json={"events": []}, headers=w),
+        http.post(
+            "/v1/events",
+            json={
+                "user_id": "",
+                "item_id": "1",
+                "type": "click",
+                "timestamp": "2020-01-01T00:00:00Z",
+            },
+            headers=w,
+        ),
+        http.post(
+            "/v1/events", json={"user_id": "t", "item_id": "1", "timestamp": "yesterday"}, headers=w
+        ),
+        http.put("/v1/items/blank-item", json={"title": " ", "tags": [""]}, headers=w),
+        http.get("/v1/items/blank-item/similar", headers=r),
+        http.get(
+            "/v1/users/%20%F0%9F%99%82/recommendations", params={"k": 1000, "explore": 1}, headers=r
+        ),
+        http.post(
+            "/v1/feedback",
+            json={"request_id": "none", "item_id": "1", "reward": -1e308},
+            headers=w,
+        ),
+        http.delete("/v1/users/never-existed", headers=auth("admin")),
+        http.post("/v1/events", content=b"", headers={**w, "Content-Type": "application/json"}),
+        http.post("/v1/events", content=b"user_id=1", headers={**w, "Content-Type": "text/plain"}),
+    ]
+    statuses = [a.status_code for a in answers]
+    assert all(s < 500 for s in statuses), list(
+        zip(statuses, [a.text[:200] for a in answers], strict=True)
+    )
+    for a in answers:
+        if a.status_code >= 400:
+            assert set(a.json()) == {"error"}, a.text
+    assert statuses[0] == 200 and answers[0].json()["stored"] == 1
+    assert statuses[1] == 200
+    assert statuses[9:11] == [422, 404] and answers[9].json()["error"]["field"] == "body"

@@ -106,18 +106,29 @@ class Observe:
         given = headers.get("x-request-id", "")
         request_id = given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
         status = 500
+        recorded = False
         limit = self.max_body_bytes
         received = 0
+
+        def record() -> None:
+            nonlocal recorded
+            recorded = True
+            elapsed = time.perf_counter() - start
+            route = scope.get("route")
+            template = getattr(route, "path", None) or "unmatched"
+            self.metrics.latency.labels(template, scope["method"], str(status)).observe(elapsed)
+            access_log.info(json.dumps(_line(scope, template, status, elapsed, request_id)))
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message.setdefault("headers", [])
                 message["headers"] = [
-                    *message["headers"],
+                    *message.get("headers", []),
                     (b"x-request-id", request_id.encode("latin-1")),
                 ]
+            elif message["type"] == "http.response.body" and not message.get("more_body"):
+                record()  # before the last byte leaves: a caller that has the answer sees it counted
             await send(message)
 
         async def bounded_receive() -> Message:
@@ -142,11 +153,8 @@ class Observe:
             else:
                 await self.app(scope, bounded_receive, send_with_id)
         finally:
-            elapsed = time.perf_counter() - start
-            route = scope.get("route")
-            template = getattr(route, "path", None) or "unmatched"
-            self.metrics.latency.labels(template, scope["method"], str(status)).observe(elapsed)
-            access_log.info(json.dumps(_line(scope, template, status, elapsed, request_id)))
+            if not recorded:  # an error escaped before an answer was sent
+                record()
 
 
 def _line(

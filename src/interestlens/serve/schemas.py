@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
 
 
 class Strict(BaseModel):
@@ -87,7 +87,11 @@ class EventsOut(Strict):
 
 # ----- items --------------------------------------------------------------------------
 class ItemIn(Strict):
-    """An item's content; its id is in the path."""
+    """An item's content; its id is in the path.
+
+    At least one of ``title``, ``text``, ``categories`` and ``tags`` must say something:
+    the item is embedded from them, and an item without words would match nothing.
+    """
 
     title: str = ""
     text: str = ""
@@ -95,6 +99,13 @@ class ItemIn(Strict):
     tags: list[str] = Field(default_factory=list)
     attributes: dict[str, Any] = Field(default_factory=dict)
     created_at: datetime | None = None
+
+    @model_validator(mode="after")
+    def _has_words(self) -> ItemIn:
+        words = [self.title, self.text, *self.categories, *self.tags]
+        if not any(w.strip() for w in words):
+            raise ValueError("an item needs a title, text, categories or tags to be embedded from")
+        return self
 
 
 class InterestScore(Strict):
@@ -112,10 +123,16 @@ class ItemPutOut(Strict):
     interests: list[InterestScore]
 
 
-class ItemOut(ItemIn):
+class ItemOut(Strict):
     """An item as the engine holds it."""
 
     item_id: str
+    title: str
+    text: str
+    categories: list[str]
+    tags: list[str]
+    attributes: dict[str, Any]
+    created_at: datetime | None
 
 
 # ----- recommendations, feedback ------------------------------------------------------
