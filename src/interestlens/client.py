@@ -88,10 +88,12 @@ class ApiError(Exception):
         self.status, self.code, self.message, self.field = status, code, message, field
 
 
-#: Failures after which the request may have reached the server: retried only when resending is harmless.
-_DROPPED = (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError, httpx.ConnectError)
 #: Failures before the request left: retried for every request.
 _UNSENT = (httpx.ConnectError, httpx.ConnectTimeout)
+#: Also failures after which the request may have reached the server (the connection
+#: dropped before the answer): retried only where sending twice is harmless. A timeout
+#: waiting for the answer is never retried: the server may still be at work.
+_DROPPED = (*_UNSENT, httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError)
 
 
 class Client:
