@@ -27,17 +27,18 @@ def _normalise(x: np.ndarray) -> np.ndarray:
     return x / np.where(n == 0, 1.0, n)
 
 
-def _add_one(out: np.ndarray, rows: np.ndarray, values: np.ndarray) -> None:
-    """``np.add.at(out, rows, values)`` where every row is 0, to the bit.
+def _sum_rows(rows: np.ndarray, weights: np.ndarray, vectors: np.ndarray, n: int) -> np.ndarray:
+    """``(n, dim)`` float32 sums of ``weights[j] * vectors[j]`` into row ``rows[j]``.
 
-    Each value is added in turn to ``out[0]``, rounded to ``out``'s dtype after each
-    addition, as :func:`numpy.add.at` does: a sum at once (pairwise, or in float64)
-    would round differently.
+    One sparse product (a row per user, a column per vector), accumulated in float64 in
+    the order of ``vectors`` and rounded once: each row's sum is computed alone, so a
+    user folded in by themselves gets exactly the vectors the fit gave them among all.
     """
-    acc = out[0]
-    for v in values:
-        acc = (acc + v).astype(out.dtype)
-    out[0] = acc
+    M = sp.csr_matrix(
+        (np.asarray(weights, dtype=np.float64), (rows, np.arange(len(rows)))),
+        shape=(n, len(rows)),
+    )
+    return np.asarray(M @ vectors.astype(np.float64)).astype(np.float32)
 
 
 class ContentLM(Recommender):
@@ -127,30 +128,25 @@ class ContentLM(Recommender):
 
         ``cols`` holds each event's item column (-1: none) and ``users`` its user's row.
         """
-        dim = self.item_vectors_.shape[1]
-        long_ = np.zeros((n, dim), dtype=np.float32)
-        short = np.zeros((n, dim), dtype=np.float32)
         types = ev["type"].to_numpy(dtype=object)
         value = ev["value"].to_numpy(dtype=np.float64)
         weight = np.where(types == "rating", np.clip(value - self.pivot_ + 1.0, 0.0, None), 1.0)
         has_item = cols >= 0
-        # one user (a fold-in) needs no grouping, and a loop beats np.add.at tenfold there
-        add = _add_one if n == 1 else np.add.at
+        vectors = self.item_vectors_
         # long-term: signal-weighted sum of item vectors
-        add(long_, users[has_item], weight[has_item, None] * self.item_vectors_[cols[has_item]])
+        long_ = _sum_rows(users[has_item], weight[has_item], vectors[cols[has_item]], n)
         # short-term: the last `recent` items of each user
         if n == 1:
             pos_from_end = np.cumsum(has_item[::-1])[::-1]
         else:
             pos_from_end = pd.Series(has_item[::-1]).groupby(users[::-1]).cumsum().to_numpy()[::-1]
         last = has_item & (pos_from_end <= self.recent)
-        add(short, users[last], self.item_vectors_[cols[last]])
+        short = _sum_rows(users[last], np.ones(int(last.sum())), vectors[cols[last]], n)
         # the user's own words
         wrote = ev["text"].notna().to_numpy() & np.isin(types, ("search", "tag", "review"))
         if wrote.any():
             vecs = self._encoder().encode(ev["text"].to_numpy(dtype=object)[wrote].tolist())
-            words = np.zeros_like(long_)
-            add(words, users[wrote], vecs)
+            words = _sum_rows(users[wrote], np.ones(len(vecs)), vecs, n)
             has_words = np.linalg.norm(words, axis=1) > 0
             blend = np.where(has_words, self.text_weight, 0.0)[:, None]
             long_ = _normalise(long_) * (1 - blend) + _normalise(words) * blend
