@@ -301,3 +301,21 @@ def test_catalogue_views_are_made_once_per_catalogue_index_and_rebuilt_for_a_new
     np.testing.assert_array_equal(
         a._history_row(history).toarray(), a._history_row(History(events)).toarray()
     )
+
+
+def test_the_shared_binary_row_equals_the_models_cells_on_its_columns(words):
+    """``History.binary_row`` is ``_catalogue_columns`` of ``_cells``, built in one step."""
+    model = ItemKNN(k=5).fit(words)
+    cases = dict(histories(words))
+    zero = histories(words)["new user with unknown items, ties and words"].assign(value=0.0)
+    cases["ratings of value 0 and other events"] = zero.assign(
+        type=["rating", "rating", "click", "rating", "search", "tag", "rating"]
+    )
+    for name, events in cases.items():
+        history = History(events)
+        M, ids = history.interactions()
+        want = model._catalogue_columns(ids, model._cells(M))
+        got = history.binary_row(model)
+        for part in ("indptr", "indices", "data"):
+            np.testing.assert_array_equal(getattr(got, part), getattr(want, part), name)
+        assert got.dtype == want.dtype and got.shape == want.shape, name

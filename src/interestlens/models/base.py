@@ -186,7 +186,13 @@ class History:
 
         def make() -> sp.csr_matrix:
             M, item_ids = self.interactions()
-            row = model._catalogue_columns(item_ids, Recommender._cells(model, M))
+            # Recommender._cells then _catalogue_columns, in one sparse construction
+            cols = model._columns(item_ids)[M.indices[M.data != 0]]
+            cols = np.sort(cols[cols >= 0])  # distinct ids: distinct columns
+            row = sp.csr_matrix(
+                (np.ones(len(cols), dtype=np.float32), cols, np.array([0, len(cols)])),
+                shape=(1, len(model.item_ids_)),
+            )
             for part in (row.data, row.indices, row.indptr):
                 part.flags.writeable = False
             return row
