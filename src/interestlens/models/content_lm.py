@@ -34,9 +34,10 @@ def _sum_rows(rows: np.ndarray, weights: np.ndarray, vectors: np.ndarray, n: int
     the order of ``vectors`` and rounded once: each row's sum is computed alone, so a
     user folded in by themselves gets exactly the vectors the fit gave them among all.
     """
+    order = np.argsort(rows, kind="stable")  # each row's vectors in their order
+    indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=n))])
     M = sp.csr_matrix(
-        (np.asarray(weights, dtype=np.float64), (rows, np.arange(len(rows)))),
-        shape=(n, len(rows)),
+        (np.asarray(weights, dtype=np.float64)[order], order, indptr), shape=(n, len(rows))
     )
     return np.asarray(M @ vectors.astype(np.float64)).astype(np.float32)
 
@@ -143,9 +144,10 @@ class ContentLM(Recommender):
         last = has_item & (pos_from_end <= self.recent)
         short = _sum_rows(users[last], np.ones(int(last.sum())), vectors[cols[last]], n)
         # the user's own words
-        wrote = ev["text"].notna().to_numpy() & np.isin(types, ("search", "tag", "review"))
+        text = ev["text"].to_numpy(dtype=object)
+        wrote = ~pd.isna(text) & np.isin(types, ("search", "tag", "review"))
         if wrote.any():
-            vecs = self._encoder().encode(ev["text"].to_numpy(dtype=object)[wrote].tolist())
+            vecs = self._encoder().encode(text[wrote].tolist())
             words = _sum_rows(users[wrote], np.ones(len(vecs)), vecs, n)
             has_words = np.linalg.norm(words, axis=1) > 0
             blend = np.where(has_words, self.text_weight, 0.0)[:, None]
