@@ -418,3 +418,18 @@ def test_explored_items_show_no_sentinel_score_and_their_real_propensity(ml_engi
     frame = engine.slate_store.slate_frame()
     logged = frame[frame["request_id"] == recs[0].request_id]
     assert (logged["score"].abs() < 1e3).sum() + logged["score"].isna().sum() == 10
+
+
+def test_whether_a_models_and_a_policys_items_agree_is_asked_once_per_pair_of_indexes(ml_engine):
+    from interestlens.engine.facade import _Live
+
+    live = _Live(ml_engine.snapshot)
+    ids = ml_engine.recommender.item_ids_
+    same = pd.Index(ids, dtype=object)  # equal ids, another object (as a policy holds)
+    shuffled = pd.Index(ids[::-1], dtype=object)
+    assert live.same_items(ids, ids) and live.same_items(ids, same)
+    assert not live.same_items(ids, shuffled)
+    assert live._same[(id(ids), id(same))][2] and not live._same[(id(ids), id(shuffled))][2]
+    assert len(live._same) == 2  # the identical pair needs no entry
+    other = pd.Index(["x", *ids[1:]], dtype=object)  # a new object is compared afresh
+    assert not live.same_items(ids, other) and len(live._same) == 3

@@ -840,18 +840,6 @@ def slate_frequencies(slates: Sequence[Slate]) -> pd.Series:
     return (counts / len(slates)).sort_index()
 
 
-__all__ = [
-    "EXACT",
-    "Policy",
-    "Slate",
-    "SlateDistribution",
-    "check_unit",
-    "inclusion_probabilities",
-    "robust_z",
-    "slate_frequencies",
-]
-
-
 @functools.cache
 def _param_names(cls: type[Policy]) -> tuple[str, ...]:
     """Keyword-only ``__init__`` parameters of a policy class and its bases.
@@ -864,3 +852,15 @@ def _param_names(cls: type[Policy]) -> tuple[str, ...]:
             params = inspect.signature(klass.__init__).parameters.values()
             names += [p.name for p in params if p.kind is p.KEYWORD_ONLY and p.name not in names]
     return tuple(names)
+
+
+__all__ = [
+    "EXACT",
+    "Policy",
+    "Slate",
+    "SlateDistribution",
+    "check_unit",
+    "inclusion_probabilities",
+    "robust_z",
+    "slate_frequencies",
+]
