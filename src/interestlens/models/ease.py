@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.linalg import lapack
 
 from interestlens.data import Dataset
 from interestlens.models.base import History, Recommender
@@ -110,6 +109,8 @@ def _inverse_gram(X: sp.csr_matrix, l2: float) -> np.ndarray:
     for start in range(0, n, block):
         G[:, start : start + block] = (Xt @ Xc[:, start : start + block]).toarray()
     G[np.diag_indices(n)] += l2
+    from scipy.linalg import lapack  # here: importing scipy.linalg costs an opened engine ~80 ms
+
     potrf, potri = lapack.get_lapack_funcs(("potrf", "potri"), (G,))
     factor, info = potrf(G, lower=False, clean=False, overwrite_a=True)
     if info != 0:

@@ -587,8 +587,7 @@ class SASRec(Recommender):
     def _history_scores(self, history: History, X: sp.csr_matrix) -> np.ndarray:
         import torch
 
-        ev = history.sorted_events()
-        items = self._columns(ev["item_id"].to_numpy(dtype=object))
+        items = history.sorted_columns(self)
         items = items[items >= 0]
         # as in _item_sequences: consecutive events on the same item count once
         first_of_run = np.ones(len(items), dtype=bool)
