@@ -44,9 +44,6 @@ from interestlens.text import Encoder, compose_item_text
 
 log = logging.getLogger(__name__)
 
-#: Format of the snapshot artefacts this version writes and reads.
-ARTEFACT_FORMAT = 2
-
 
 class NotFittedError(RuntimeError):
     """The engine was asked something before :meth:`Engine.fit`."""
@@ -878,11 +875,13 @@ class Engine:
                 params = dict(cfg.params) if name == cfg.policy else {}
                 params.setdefault("random_state", self.config.random_state)
                 pol = build_policy(name, snap.recommender, **params)
-                vectors = (
-                    pd.DataFrame(snap.item_vectors, index=snap.item_ids)
-                    .reindex(snap.recommender.item_ids_)
-                    .to_numpy()
-                )
+                vectors = snap.item_vectors
+                if not snap.item_ids.equals(snap.recommender.item_ids_):
+                    vectors = (
+                        pd.DataFrame(vectors, index=snap.item_ids)
+                        .reindex(snap.recommender.item_ids_)
+                        .to_numpy()
+                    )
                 pol.fit(snap.dataset, item_vectors=vectors, taxonomy=snap.taxonomy)
                 live.policies[name] = pol
             return pol
@@ -1031,7 +1030,6 @@ class Engine:
                 {"config": self.config, "snapshot": snap},
                 root,
                 meta={
-                    "format": ARTEFACT_FORMAT,
                     "generation": snap.generation,
                     "watermark": snap.watermark,
                 },
