@@ -1,5 +1,7 @@
 """An acknowledged event, slate or feedback survives SIGKILL of the process that wrote it,
-and, for SQLite, reached the disk (fdatasync of the WAL) before it was acknowledged."""
+and, for SQLite, an event or a reward reached the disk (fdatasync of the WAL) before it was
+acknowledged. A slate alone is committed without its own sync: it survives SIGKILL at once
+and reaches the disk with the next synced commit (tests/store/test_sqlite_slates.py)."""
 
 from __future__ import annotations
 

@@ -202,6 +202,10 @@ class PostgresEventStore(EventStore):
 
     def _insert_slate(self, slate: tuple[Any, ...], items: list[tuple[Any, ...]]) -> bool:
         with self._lock, self._conn.transaction():
+            # as the SQLite store: a slate commits without waiting for its WAL flush (the
+            # server flushes it within wal_writer_delay); a server crash may lose the last
+            # slates, never an event or a reward
+            self._conn.execute("SET LOCAL synchronous_commit = off")
             cur = self._conn.execute(
                 f"INSERT INTO slates ({_SLATE_COLS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
                 " ON CONFLICT (request_id) DO NOTHING",
