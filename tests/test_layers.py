@@ -27,7 +27,7 @@ ALLOWED: dict[str, set[str]] = {
 ALLOWED["engine"] = {"store", "llm", *ALLOWED["evaluate"], "evaluate"}
 ALLOWED["spark"] = {*ALLOWED["engine"], "engine"}
 ALLOWED["serve"] = {"engine", "data"}
-ALLOWED["cli"] = {"engine", "data", "evaluate"}
+ALLOWED["cli"] = {"engine", "data", "evaluate", "serve"}
 
 #: The public face: nothing inside the layers may import these.
 PUBLIC = {"interestlens", "interestlens.datasets"}

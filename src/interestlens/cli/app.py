@@ -17,7 +17,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 import typer.core
 
-from interestlens.cli import data, evaluation, model, render
+from interestlens.cli import data, evaluation, model, render, serve
 from interestlens.cli.shared import CLIError
 from interestlens.version import installed
 
@@ -101,6 +101,7 @@ COMMANDS: tuple[Callable[..., None], ...] = (
     model.audience,
     model.forget,
     model.demo,
+    serve.serve,
     evaluation.evaluate,
     evaluation.ope,
     evaluation.simulate,

@@ -10,6 +10,8 @@ import typer
 
 from interestlens.cli import render
 from interestlens.cli.data import is_dataset, print_sources, read_catalogue
+from interestlens.cli.serve import HostOpt, PortOpt
+from interestlens.cli.serve import run as run_server
 from interestlens.cli.shared import (
     DEFAULT_DATA_DIR,
     CLIError,
@@ -352,14 +354,21 @@ def demo(
     config: ConfigOpt = None,
     threads: ThreadsOpt = None,
     user: Annotated[str, typer.Option("--user", help="User whose profile to show.")] = "1",
+    serve_it: Annotated[
+        bool, typer.Option("--serve/--no-serve", help="Serve the engine over HTTP afterwards.")
+    ] = True,
+    host: HostOpt = "127.0.0.1",
+    port: PortOpt = 8000,
     json_out: JsonOpt = False,
 ) -> None:
-    """Fit the default pipeline on the bundled ml-latest-small; show its accuracy, interests, a profile.
+    """Fit the default pipeline on the bundled ml-latest-small; show its accuracy, interests, a profile; serve it.
 
     The engine learns from everything but each user's last rating, which then measures
     the default pipeline against each of its own components (temporal leave-last-out,
     full ranking over all items, K = 10, bootstrap intervals over users). The fitted
-    engine is saved as a new version in --data-dir for profile, recommend and the rest.
+    engine is saved as a new version in --data-dir for profile, recommend and the rest,
+    then served over HTTP as `interestlens serve` does (the address, an API key and a
+    first request are printed), unless --no-serve.
     """
     from interestlens.engine import Engine
     from interestlens.evaluate import evaluate as run_evaluation
@@ -389,6 +398,8 @@ def demo(
                 "profile": prof,
             }
         )
+        if serve_it:
+            run_server(engine, host, port, threads, stderr=True)
         return
     render.summary(summary)
     if report is not None:
@@ -403,3 +414,5 @@ def demo(
     render.say(
         "\nnext: interestlens profile USER | interestlens interests | interestlens audience 'space opera'"
     )
+    if serve_it:
+        run_server(engine, host, port, threads)
