@@ -167,8 +167,8 @@ def pin(threads: int | None = None) -> int:
     --------
     >>> import subprocess, sys
     >>> code = "from interestlens.threads import pin; print(pin(1))"
-    >>> subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout
-    '1\\n'
+    >>> subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip()
+    '1'
     """
     import sys
 

@@ -12,5 +12,5 @@ from interestlens.explore import POLICIES
 def test_ope_policy_help_names_every_policy():
     command = typer.main.get_command(app).commands["ope"]  # type: ignore[attr-defined]
     text = next(p.help for p in command.params if p.name == "policy")
-    missing = [name for name in [*ope.POLICIES, *POLICIES] if name not in text]
+    missing = [name for name in [*ope.TARGET_POLICIES, *POLICIES] if name not in text]
     assert not missing, f"ope --policy help lacks {missing}"

@@ -14,7 +14,7 @@ from sklearn.metrics import roc_auc_score
 from interestlens.data.bandit import CAMPAIGNS, BanditLog, load_obd
 from interestlens.evaluate.ope import (
     DEFAULT_ESTIMATORS,
-    POLICIES,
+    TARGET_POLICIES,
     SwitchDR,
     cross_fit_rewards,
     empirical_policy,
@@ -283,7 +283,7 @@ def test_the_policy_registry_takes_new_policies(monkeypatch):
         dist[:, 0, :] = 1.0
         return dist
 
-    monkeypatch.setitem(POLICIES, "first", first_item)
+    monkeypatch.setitem(TARGET_POLICIES, "first", first_item)
     res = evaluate_policy(log, policy_action_dist("first", log), ["ips"], n_bootstrap=1)
     shown = log.action == 0
     expected = (log.reward[shown] / log.propensity[shown]).sum() / len(log)

@@ -111,8 +111,8 @@ def _action_dist(
             raise CLIError(f"--explore applies to our exploration policies ({', '.join(POLICIES)})")
         if evaluation_log is not None:
             return log, ope.empirical_policy(ope.read_log(evaluation_log))(log)
-        if policy is not None and policy not in ope.POLICIES:
-            known = [*ope.POLICIES, *POLICIES]
+        if policy is not None and policy not in ope.TARGET_POLICIES:
+            known = [*ope.TARGET_POLICIES, *POLICIES]
             raise CLIError(f"unknown policy {policy!r}; known: {', '.join(known)}")
         return log, ope.policy_action_dist(policy or "uniform", log)
     if log.user_id is None:

@@ -31,7 +31,7 @@ from interestlens.data.validation import (
     _parse_timestamps,
 )
 
-POLICIES: tuple[str, ...] = ("random", "bts")
+OBD_POLICIES: tuple[str, ...] = ("random", "bts")
 CAMPAIGNS: tuple[str, ...] = ("all", "men", "women")
 OBD_LEN_LIST = 3
 
@@ -405,25 +405,25 @@ def _obd_files(path: Path, policy: str | None, campaign: str | None) -> tuple[Pa
     if path.is_file():
         return (
             path,
-            pick(policy, named(path.parent.parent, POLICIES), POLICIES, "policy"),
+            pick(policy, named(path.parent.parent, OBD_POLICIES), OBD_POLICIES, "policy"),
             pick(campaign, path.stem if path.stem in CAMPAIGNS else None, CAMPAIGNS, "campaign"),
         )
     if not path.is_dir():
         raise FileNotFoundError(f"{path}: no such file or folder")
-    if any((path / p).is_dir() for p in POLICIES):
+    if any((path / p).is_dir() for p in OBD_POLICIES):
         pol, camp = policy or "random", campaign or "all"
-        for value, choices, what in ((pol, POLICIES, "policy"), (camp, CAMPAIGNS, "campaign")):
+        for value, choices, what in ((pol, OBD_POLICIES, "policy"), (camp, CAMPAIGNS, "campaign")):
             if value not in choices:
                 raise ValueError(f"{what} must be one of {choices}, not {value!r}")
         folder = path / pol / camp
     elif any((path / c).is_dir() for c in CAMPAIGNS):
-        pol = pick(policy, named(path, POLICIES), POLICIES, "policy")
+        pol = pick(policy, named(path, OBD_POLICIES), OBD_POLICIES, "policy")
         camp = campaign or "all"
         if camp not in CAMPAIGNS:
             raise ValueError(f"campaign must be one of {CAMPAIGNS}, not {camp!r}")
         folder = path / camp
     else:
-        pol = pick(policy, named(path.parent, POLICIES), POLICIES, "policy")
+        pol = pick(policy, named(path.parent, OBD_POLICIES), OBD_POLICIES, "policy")
         camp = pick(campaign, named(path, CAMPAIGNS), CAMPAIGNS, "campaign")
         folder = path
     logs = [f for f in sorted(folder.glob("*.csv")) if f.name != "item_context.csv"]

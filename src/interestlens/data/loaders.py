@@ -18,7 +18,7 @@ from typing import Any, cast
 import pandas as pd
 
 from interestlens.data import amazon, jester, movielens, msweb
-from interestlens.data.bandit import POLICIES, BanditLog, load_obd
+from interestlens.data.bandit import OBD_POLICIES, BanditLog, load_obd
 from interestlens.data.catalogue import read_items
 from interestlens.data.dataset import Dataset, items_frame
 from interestlens.data.readers import detect_format, iter_event_chunks
@@ -199,7 +199,7 @@ def _detect_folder(folder: Path) -> str:
     if any(f.startswith("reviews_") and f.endswith((".json.gz", ".json")) for f in has):
         return "amazon"
     if (
-        any((folder / p).is_dir() for p in (*POLICIES, "all", "men", "women"))
+        any((folder / p).is_dir() for p in (*OBD_POLICIES, "all", "men", "women"))
         or "item_context.csv" in has
         or any("propensity_score" in _csv_header(folder / f) for f in has if f.endswith(".csv"))
     ):

@@ -23,7 +23,7 @@ k_i)\, \hat q(x_i, a, k_i)`:
 
 Every estimate comes with a percentile bootstrap interval. :func:`evaluate_policy` runs any
 of them; :func:`cross_fit_rewards` supplies :math:`\hat q` for DM, DR, SNDR and Switch-DR;
-:data:`POLICIES` names built-in evaluation policies and :func:`empirical_policy` turns
+:data:`TARGET_POLICIES` names built-in evaluation policies and :func:`empirical_policy` turns
 another log into one; :func:`explore_action_dist` (for a policy object) and
 :func:`engine_action_dist` (for a policy of a fitted engine, seen through
 :class:`PolicySource`) evaluate one of
@@ -60,9 +60,9 @@ __all__ = [
     "DEFAULT_ESTIMATORS",
     "ESTIMATORS",
     "OTHER_ITEMS",
-    "POLICIES",
     "SNDR",
     "SNIPS",
+    "TARGET_POLICIES",
     "DirectMethod",
     "DoublyRobust",
     "Estimator",
@@ -639,12 +639,12 @@ def empirical_policy(source: BanditLog) -> TargetPolicy:
 
 
 #: Evaluation policies by name, for the CLI's ``--policy``. Add one with
-#: ``POLICIES["name"] = fn`` where ``fn(log)`` returns the policy's ``action_dist``.
-POLICIES: dict[str, TargetPolicy] = {"uniform": uniform_policy, "logging": logging_policy}
+#: ``TARGET_POLICIES["name"] = fn`` where ``fn(log)`` returns the policy's ``action_dist``.
+TARGET_POLICIES: dict[str, TargetPolicy] = {"uniform": uniform_policy, "logging": logging_policy}
 
 
 def policy_action_dist(name: str, log: BanditLog) -> np.ndarray:
-    """The ``action_dist`` of the policy named ``name`` in :data:`POLICIES` over ``log``.
+    """The ``action_dist`` of the policy named ``name`` in :data:`TARGET_POLICIES` over ``log``.
 
     Examples
     --------
@@ -658,9 +658,9 @@ def policy_action_dist(name: str, log: BanditLog) -> np.ndarray:
     ...
     ValueError: unknown policy 'greedy'; known: uniform, logging
     """
-    if name not in POLICIES:
-        raise ValueError(f"unknown policy {name!r}; known: {', '.join(POLICIES)}")
-    return POLICIES[name](log)
+    if name not in TARGET_POLICIES:
+        raise ValueError(f"unknown policy {name!r}; known: {', '.join(TARGET_POLICIES)}")
+    return TARGET_POLICIES[name](log)
 
 
 #: The extra action :func:`explore_action_dist` adds to a log: every item the log never
@@ -753,7 +753,7 @@ def explore_action_dist(
         raise ValueError(
             f"evaluating the {policy.name} policy needs each row's user, and this log has no "
             "user_id column (an Open Bandit Dataset log, say); evaluate a context-free policy "
-            f"({', '.join(POLICIES)}, or another log's) instead"
+            f"({', '.join(TARGET_POLICIES)}, or another log's) instead"
         )
     users = log.user_id
     lacking = np.flatnonzero(pd.isna(users))
