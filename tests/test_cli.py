@@ -149,7 +149,16 @@ def test_demo_fits_and_shows_a_profile(tmp_path):
     config = tmp_path / "light.toml"
     config.write_text(f"[engine]\nhybrid_models = {list(LIGHT_HYBRID)!r}\n".replace("'", '"'))
     # a fit and an evaluation of three models: 140 CPU-seconds, 290 s beside other busy jobs
-    p = run("demo", "--json", "--no-serve", "--data-dir", str(tmp_path), "--config", str(config), timeout=900)
+    p = run(
+        "demo",
+        "--json",
+        "--no-serve",
+        "--data-dir",
+        str(tmp_path),
+        "--config",
+        str(config),
+        timeout=900,
+    )
     assert p.returncode == 0, p.stderr
     doc = json.loads(p.stdout)
     summary = doc["dataset"]
