@@ -23,20 +23,13 @@ import scipy.sparse as sp
 from interestlens.data import Dataset
 from interestlens.models.base import History, Recommender, top_k
 from interestlens.progress import Stages, stages
+from interestlens.registry import clone
 from interestlens.threads import limit, resolve
 
 if TYPE_CHECKING:
     from interestlens.text import Encoder
 
 log = logging.getLogger(__name__)
-
-
-def _clone(model: Recommender) -> Recommender:
-    """An unfitted copy with the same hyperparameters and runtime components."""
-    params = model.get_params()
-    for name in model._components:
-        params[name] = getattr(model, name)
-    return type(model)(**params)
 
 
 def last_item_holdout(dataset: Dataset, min_events: int = 3) -> tuple[Dataset, pd.DataFrame]:
@@ -265,7 +258,7 @@ class Hybrid(Recommender):
             model = None
             if self.holdout == "last" and hasattr(template, "without_last_items"):
                 with st.stage(f"fitting {name} on all the data, for the ranker and serving"):
-                    model = _clone(template).fit(dataset)
+                    model = clone(template).fit(dataset)
                     reusable = _reusable(model)
                 if reusable:
                     full.append(model)
@@ -273,7 +266,7 @@ class Hybrid(Recommender):
                     continue
             full.append(model)
             with st.stage(f"fitting {name} without each user's held-out item"):
-                views.append(_clone(template).fit(inner))
+                views.append(clone(template).fit(inner))
         return full, views
 
     def _seen_cols(self, X: sp.csr_matrix, rows: np.ndarray) -> list[np.ndarray]:
@@ -358,7 +351,7 @@ class Hybrid(Recommender):
                     self.models_.append(model)
                 continue
             with st.stage(f"fitting {name} on all the data, for serving"):
-                self.models_.append(_clone(template).fit(dataset))
+                self.models_.append(clone(template).fit(dataset))
         self.activity_ = np.log1p(np.diff(X.indptr)).astype(np.float32)
 
     def _scores(self, rows: np.ndarray) -> np.ndarray:
