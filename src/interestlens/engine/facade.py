@@ -234,6 +234,9 @@ class Engine:
         self._write = threading.RLock()  # writers: ingest, forget, the swap of a fit
         self._fitting = threading.Lock()  # one fit at a time
         self._opening = threading.Lock()  # the store is opened once
+        # saving and forgetting: a forget erases in place what a save pickles, so the two
+        # exclude each other, while ingests (a new ledger, never the snapshot) go on
+        self._persist = threading.RLock()
         self._encoder = encoder
         self._sentiment = sentiment
         self._store: EventStore | None = None
@@ -588,7 +591,7 @@ class Engine:
         error: every component answers ``False``.
         """
         user_id = str(user_id)
-        with self._write:
+        with self._persist, self._write:
             deleted = self.slate_store.forget_user(user_id)
             held: dict[str, bool] = {"store": deleted > 0}
             live = self._live
@@ -604,10 +607,11 @@ class Engine:
                 self._live = live.with_snapshot(snapshot)
                 if self._forgotten_during_fit is not None:
                     self._forgotten_during_fit.add(user_id)
-                root = Path(self.config.data_dir) / "engine"
-                if any(in_snapshot.values()) and list_versions(root):
-                    self.save(root, keep=1)  # older versions hold the user too: they go
-                    held["artefacts"] = True
+        with self._persist:  # the rewrite holds no writer lock: ingests go on meanwhile
+            root = Path(self.config.data_dir) / "engine"
+            if live is not None and any(in_snapshot.values()) and list_versions(root):
+                self.save(root, keep=1)  # older versions hold the user too: they go
+                held["artefacts"] = True
         return ForgetReport(
             user_id,
             deleted,
@@ -1024,7 +1028,7 @@ class Engine:
         The snapshot is pickled: open only engines you saved yourself.
         """
         root = Path(path) if path is not None else Path(self.config.data_dir) / "engine"
-        with self._write:
+        with self._persist:  # not the writer lock: ingests go on while the snapshot is written
             snap = self._view().snapshot
             folder = write_artefact(
                 {"config": self.config, "snapshot": snap},
