@@ -49,6 +49,14 @@ def online(what: str, stat: str) -> float:
     return result("online")["latency_ms"][what][stat]
 
 
+def startup(variant: str, key: str) -> float:
+    return result("startup")["timings"][variant][key]["median"]
+
+
+def startup_mib(variant: str) -> float:
+    return startup(variant, "peak_rss") / 2**20
+
+
 def sentiment_auc(method: str) -> float:
     rows = result("sentiment")["results"]
     return next(r for r in rows if r["method"] == method)["amazon_report_auc"]
@@ -92,6 +100,18 @@ CLAIMS: list[Claim] = [
     Claim(
         r"recommendations take (\d+) ms \(p95 (\d+) ms;",
         lambda: (online("after_event_recommend", "p50"), online("after_event_recommend", "p95")),
+    ),
+    Claim(
+        r"arithmetic\s+alone is (\d+) ms \(p95 (\d+) ms\)",
+        lambda: (online("model_arithmetic", "p50"), online("model_arithmetic", "p95")),
+    ),
+    Claim(
+        r"`interestlens recommend 1` answers in (\d\.\d) s",
+        lambda: (startup("interestlens recommend 1", "process_seconds"),),
+    ),
+    Claim(r"with a peak of (\d+) MiB", lambda: (startup_mib("interestlens recommend 1"),)),
+    Claim(
+        r"opens memory-mapped in\s+(0\.\d+) s", lambda: (startup("read_artefact", "load_seconds"),)
     ),
     Claim(r"an AUC of (0\.\d+), against", lambda: (sentiment_auc("blend"),)),
     Claim(r"against (0\.\d+) for the\s+classifier alone", lambda: (sentiment_auc("embedding"),)),
