@@ -134,15 +134,11 @@ def _strace() -> str:
 _CALL = re.compile(r"^(\d+)\s+(\w+)\((\d+)<([^>]*)>(.*)$")
 
 
-@pytest.mark.parametrize(("script", "n"), [(EVENT_WRITER, 30), (SLATE_WRITER, 30)])
-def test_each_acknowledged_sqlite_write_is_fdatasynced_before_the_ack(script, n, tmp_path):
-    """Power-loss durability, short of cutting the power: trace the writer's system calls
-    and check that before each acknowledgement every byte written to the WAL since the
-    last one was passed to fsync/fdatasync, and the WAL's directory entry was synced
-    before the first. What the page cache holds is then on the device (as far as the
-    device honours a flush, which no test here can see). With ``synchronous=NORMAL``
-    SQLite writes the WAL without syncing it at commit, and this test fails.
-    """
+def traced_writer(
+    script: str, n: int, tmp_path: Path
+) -> tuple[subprocess.CompletedProcess[str], Path, Path]:
+    """Run a writer ``script`` (store URL and ``n`` as arguments) under strace, tracing its
+    writes and syncs with their file paths; the finished process, its data dir and the trace."""
     strace = _strace()
     db_dir = tmp_path / "db"
     path = tmp_path / "writer.py"
@@ -168,6 +164,19 @@ def test_each_acknowledged_sqlite_write_is_fdatasynced_before_the_ack(script, n,
         timeout=600,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
+    return proc, db_dir, trace
+
+
+@pytest.mark.parametrize(("script", "n"), [(EVENT_WRITER, 30), (SLATE_WRITER, 30)])
+def test_each_acknowledged_sqlite_write_is_fdatasynced_before_the_ack(script, n, tmp_path):
+    """Power-loss durability, short of cutting the power: trace the writer's system calls
+    and check that before each acknowledgement every byte written to the WAL since the
+    last one was passed to fsync/fdatasync, and the WAL's directory entry was synced
+    before the first. What the page cache holds is then on the device (as far as the
+    device honours a flush, which no test here can see). With ``synchronous=NORMAL``
+    SQLite writes the WAL without syncing it at commit, and this test fails.
+    """
+    proc, db_dir, trace = traced_writer(script, n, tmp_path)
     assert proc.stdout.split() == [w for k in range(n) for w in ("ack", str(k))]
     wal = str(db_dir / "events.db-wal")
     dirty = synced = dir_synced = False

@@ -8,7 +8,6 @@ fsynced before its acknowledgement, slates before it included.
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -16,7 +15,7 @@ import textwrap
 
 from interestlens.data.schema import Event
 from interestlens.store import open_store
-from tests.store.test_durability import _CALL, _strace
+from tests.store.test_durability import _CALL, traced_writer
 
 #: Logs slates only (no feedback, whose synced commit would carry them to the disk).
 SLATES_ONLY = textwrap.dedent(
@@ -105,33 +104,8 @@ def test_a_slate_leaves_the_connection_fully_synchronous(tmp_path):
 def test_an_event_after_a_slate_is_fdatasynced_before_its_ack_and_the_slate_with_it(tmp_path):
     """Trace the writer: a slate's commit writes the WAL without a sync, and the event's
     commit after it syncs the WAL before the acknowledgement (so the slate too)."""
-    strace = _strace()
     n = 20
-    db_dir = tmp_path / "db"
-    path = tmp_path / "writer.py"
-    path.write_text(SLATE_THEN_EVENT)
-    trace = tmp_path / "trace.txt"
-    proc = subprocess.run(
-        [
-            strace,
-            "-f",
-            "-y",
-            "-qq",
-            "-e",
-            "trace=write,pwrite64,pwritev,pwritev2,fsync,fdatasync",
-            "-o",
-            str(trace),
-            sys.executable,
-            str(path),
-            f"sqlite://{db_dir / 'events.db'}",
-            str(n),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env=dict(os.environ),
-    )
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    _, db_dir, trace = traced_writer(SLATE_THEN_EVENT, n, tmp_path)
     wal = str(db_dir / "events.db-wal")
     dirty = False
     acks = syncs = 0
