@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 
@@ -37,7 +38,8 @@ class Proxy:
             threading.Thread(target=_pipe, args=(conn, upstream), daemon=True).start()
             upstream.recv(1)  # the server answers: it has stored the events
             for s in (conn, upstream):
-                s.shutdown(socket.SHUT_RDWR)
+                with contextlib.suppress(OSError):  # the other side may be gone already
+                    s.shutdown(socket.SHUT_RDWR)
                 s.close()
             return
         threading.Thread(target=_pipe, args=(conn, upstream), daemon=True).start()

@@ -366,9 +366,10 @@ def demo(
     The engine learns from everything but each user's last rating, which then measures
     the default pipeline against each of its own components (temporal leave-last-out,
     full ranking over all items, K = 10, bootstrap intervals over users). The fitted
-    engine is saved as a new version in --data-dir for profile, recommend and the rest,
-    then served over HTTP as `interestlens serve` does (the address, an API key and a
-    first request are printed), unless --no-serve.
+    engine is saved as a new version in --data-dir for profile, recommend and the rest.
+
+    Then it is served over HTTP as `interestlens serve` does (the address, an API key
+    and a first request are printed), unless --no-serve.
     """
     from interestlens.engine import Engine
     from interestlens.evaluate import evaluate as run_evaluation
