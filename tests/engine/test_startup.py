@@ -81,3 +81,27 @@ def test_the_reopened_sasrec_folds_in_a_new_history_as_the_saved_one(saved_engin
     assert "_network" not in vars(loaded)
     history = engine.snapshot.user_events(user).iloc[:-3]  # as if the last three never came
     np.testing.assert_array_equal(loaded.score_history(history), sasrec.score_history(history))
+
+
+_OPEN_AND_WARM = """
+import json, sys
+from interestlens.engine import Engine
+
+engine = Engine.open(sys.argv[1]).warm()
+print(json.dumps(sorted(m for m in ("torch", "sentence_transformers") if m in sys.modules)))
+"""
+
+
+def test_warm_loads_what_a_first_fold_in_would(saved_engine):
+    """A server warms the engine before its first request: SASRec's torch network and the
+    text encoder are loaded then, not by the first user whose new event is folded in."""
+    _, data_dir, _ = saved_engine
+    p = subprocess.run(
+        [sys.executable, "-c", _OPEN_AND_WARM, str(data_dir)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout.strip().splitlines()[-1]) == ["sentence_transformers", "torch"]

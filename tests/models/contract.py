@@ -153,6 +153,15 @@ class RecommenderContract:
         np.testing.assert_array_equal(loaded.score_all(users), fitted.score_all(users))
         assert repr(loaded) == repr(fitted)
 
+    def test_warm_after_loading_changes_no_score(self, fitted, ds, tmp_path):
+        fitted.save(tmp_path / "m.pkl")
+        loaded = type(fitted).load(tmp_path / "m.pkl")
+        loaded.warm()
+        users = ["u0", "u3", "nobody"]
+        np.testing.assert_array_equal(loaded.score_all(users), fitted.score_all(users))
+        mine = ds.events[ds.events["user_id"] == "u0"]
+        np.testing.assert_array_equal(loaded.score_history(mine), fitted.score_history(mine))
+
     def test_scores_cover_the_whole_catalogue(self, fitted, ds):
         s = fitted.score_all(["u2"])
         assert s.shape == (1, ds.n_items) and s.dtype == np.float32

@@ -96,6 +96,7 @@ def run(engine: Engine, host: str, port: int, threads: int | None, *, stderr: bo
         stderr=stderr,
     )
     (sys.stderr if stderr else sys.stdout).flush()
+    engine.warm()  # the first requests would otherwise load torch and the encoder
     app = create_app(engine, settings)
     server = uvicorn.Server(
         uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")

@@ -363,6 +363,23 @@ class Engine:
             )
         return out
 
+    def warm(self) -> Engine:
+        """Load now what the first requests would otherwise wait for; returns the engine.
+
+        The configured exploration policy (fitted on first use), the recommender's lazily
+        built parts (SASRec's torch network: about a second) and the text encoder (seconds;
+        the first fold-in of a user who wrote something loads it). A server calls this
+        before it takes requests; a one-off question does not need to. An unfitted engine
+        has nothing to warm.
+        """
+        live = self._live
+        if live is None or live.snapshot.recommender is None:
+            return self
+        self._policy(live, None)
+        live.snapshot.recommender.warm()
+        self.encoder.dim  # noqa: B018 (loads the model)
+        return self
+
     # ----- fitting ---------------------------------------------------------------
     def fit(self, dataset: Dataset | None = None) -> Engine:
         """Fit a new snapshot on ``dataset`` (``None``: everything in the store) and swap it in.

@@ -533,6 +533,12 @@ class Recommender(abc.ABC):
         if "encoder" in self._components:
             self.encoder = encoder
 
+    def warm(self) -> None:  # noqa: B027 (most models build nothing lazily)
+        """Build now what a fitted model would build on its first fold-in.
+
+        A server calls this at start, so that no user's request pays for it.
+        """
+
     # ----- persistence ----------------------------------------------------------
     def save(self, path: str | Path) -> None:
         """Write the fitted model to a file (a pickle: load only models you saved)."""

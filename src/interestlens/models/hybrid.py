@@ -396,6 +396,11 @@ class Hybrid(Recommender):
             known = model.forget_user(user_id) or known
         return known
 
+    def warm(self) -> None:
+        """Warm every fitted base model (see :meth:`Recommender.warm`)."""
+        for model in getattr(self, "models_", ()):
+            model.warm()
+
     def attach_encoder(self, encoder: Encoder) -> None:
         """Attach ``encoder`` to every base model, templates and fitted ones (see :meth:`Recommender.attach_encoder`)."""
         for model in (*self.models, *getattr(self, "models_", ())):

@@ -556,6 +556,11 @@ class SASRec(Recommender):
             net = self._network = self._rebuild_network()
         return net
 
+    def warm(self) -> None:
+        """Import torch and rebuild the network now, not on the first fold-in (about a second)."""
+        if hasattr(self, "weights_"):
+            self.network_  # noqa: B018 (built and kept on first access)
+
     def _rebuild_network(self) -> torch.nn.Module:
         import torch
 
