@@ -77,6 +77,7 @@ def run(engine: Engine, host: str, port: int, threads: int | None, *, stderr: bo
         sock.bind((host, port))
     except OSError as exc:
         raise CLIError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    engine.warm()  # before the address is printed: first requests would load torch and the encoder
     bound = sock.getsockname()[1]
     url = f"http://{'[' + host + ']' if ':' in host else host}:{bound}"
     user = next(iter(engine.dataset.user_ids), "1") if engine.fitted else "1"
@@ -96,7 +97,6 @@ def run(engine: Engine, host: str, port: int, threads: int | None, *, stderr: bo
         stderr=stderr,
     )
     (sys.stderr if stderr else sys.stdout).flush()
-    engine.warm()  # the first requests would otherwise load torch and the encoder
     app = create_app(engine, settings)
     server = uvicorn.Server(
         uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
