@@ -433,3 +433,30 @@ def test_whether_a_models_and_a_policys_items_agree_is_asked_once_per_pair_of_in
     assert len(live._same) == 2  # the identical pair needs no entry
     other = pd.Index(["x", *ids[1:]], dtype=object)  # a new object is compared afresh
     assert not live.same_items(ids, other) and len(live._same) == 3
+
+
+def test_item_as_fitted_as_added_and_unknown(ml_engine, ml_small):
+    engine = _twin(ml_engine)
+    fitted = ml_small.items.iloc[0]
+    got = engine.item(fitted["item_id"])
+    assert got is not None and got["item_id"] == fitted["item_id"]
+    assert got["title"] == fitted["title"]
+    engine.add_item({"item_id": "brand-new", "title": "A space opera about interstellar war"})
+    assert engine.item("brand-new")["title"] == "A space opera about interstellar war"
+    assert engine.item("no-such-item") is None
+
+
+def test_health_is_cheap_and_says_what_answers(ml_engine, tmp_path):
+    assert ml_engine.health() == {
+        "fitted": True,
+        "generation": ml_engine.snapshot.generation,
+        "created": ml_engine.snapshot.created,
+        "store_reachable": True,
+    }
+    unfitted = Engine(Config(data_dir=tmp_path)).health()
+    assert unfitted == {
+        "fitted": False,
+        "generation": None,
+        "created": None,
+        "store_reachable": True,
+    }

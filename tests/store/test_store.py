@@ -149,6 +149,15 @@ def test_ingest_reports_rejections_and_duplicates(store, tmp_path):
     assert store.count() == 2
 
 
+def test_one_item_by_id(store):
+    store.upsert_items([Item("i1", title="Old"), Item("i2", title="Two", categories=["a"])])
+    store.upsert_items([Item("i1", title="New")])
+    one = store.items("i1")
+    assert one["item_id"].tolist() == ["i1"] and one["title"].tolist() == ["New"]
+    assert store.items("i2")["categories"].iloc[0] == ["a"]
+    assert store.items("nope").empty and list(store.items("nope").columns) == list(one.columns)
+
+
 def test_ingest_checks_items_when_the_store_has_them(store, tmp_path):
     store.upsert_items([Item("10")])
     path = tmp_path / "e.csv"

@@ -576,6 +576,40 @@ class Engine:
         """Store users (insert or replace) with their attributes. Returns how many were written."""
         return self.slate_store.upsert_users(users)
 
+    def item(self, item_id: str) -> dict[str, Any] | None:
+        """One item's fields as the engine holds it; ``None`` for an unknown item.
+
+        As last stored (added or ingested since the fit, live or waiting for the next
+        fit), else as the snapshot was fitted with: ``item_id``, ``title``, ``text``,
+        ``categories``, ``tags``, ``attributes``, ``created_at``.
+        """
+        item_id = str(item_id)
+        rows = self.slate_store.items(item_id)
+        if not len(rows) and self._live is not None:
+            items = self._live.snapshot.dataset.items
+            rows = items[items["item_id"] == item_id]
+        return rows.iloc[-1].to_dict() if len(rows) else None
+
+    def health(self) -> dict[str, Any]:
+        """A cheap liveness answer, for a health check that runs every few seconds.
+
+        Whether the engine is fitted, its snapshot's generation and creation time (``None``
+        unfitted), and whether the store answers one small query (:meth:`info` counts
+        every stored event instead).
+        """
+        try:
+            self.slate_store.watermark()
+            reachable = True
+        except Exception:  # any failure of the probe means the store cannot be reached
+            reachable = False
+        live = self._live
+        return {
+            "fitted": live is not None,
+            "generation": live.snapshot.generation if live is not None else None,
+            "created": live.snapshot.created if live is not None else None,
+            "store_reachable": reachable,
+        }
+
     def dataset_from_store(self) -> Dataset:
         """Everything in the store as a dataset."""
         return self.slate_store.to_dataset()

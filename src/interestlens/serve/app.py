@@ -283,18 +283,13 @@ def create_app(engine: Engine, settings: ServeSettings | None = None) -> FastAPI
     @app.get("/healthz", response_model=HealthOut, responses={503: {"model": HealthOut}})
     def healthz() -> Any:
         """Liveness (no key needed): the model version answering, its age, and whether the store answers."""
-        reachable = True
-        try:
-            engine.info()
-        except Exception:  # any failure of the store's probe means it cannot be reached
-            reachable = False
-        fitted = engine.fitted
-        snap = engine.snapshot if fitted else None
+        state = engine.health()
+        reachable, fitted = state["store_reachable"], state["fitted"]
         health = HealthOut(
             status="ok" if reachable and fitted else "degraded",
             fitted=fitted,
-            model_version=snap.generation if snap else None,
-            model_age_seconds=time.time() - snap.created if snap else None,
+            model_version=state["generation"],
+            model_age_seconds=time.time() - state["created"] if fitted else None,
             store_reachable=reachable,
         )
         if not reachable:
@@ -337,15 +332,10 @@ def _require(settings: ServeSettings, scope: str) -> Callable[[str | None], None
 
 
 def _find_item(engine: Engine, item_id: str) -> dict[str, Any]:
-    """An item's fields: as last stored (put since the fit), else from the fitted model's items."""
-    stored = engine.slate_store.items()
-    rows = stored[stored["item_id"] == item_id]
-    if not len(rows):
-        items = engine.dataset.items
-        rows = items[items["item_id"] == item_id]
-    if not len(rows):
+    """An item's fields as the engine holds them (:meth:`Engine.item`), or a 404."""
+    row = engine.item(item_id)
+    if row is None:
         raise ApiError(404, "not_found", f"unknown item {item_id!r}", "path.item_id")
-    row = rows.iloc[-1]
     created = row.get("created_at")
     return {
         "title": _text(row.get("title")),

@@ -247,7 +247,8 @@ class EventStore(abc.ABC):
     def _fetch_events(self, user_id: str | None) -> list[tuple[Any, ...]]: ...
 
     @abc.abstractmethod
-    def _fetch_items(self) -> list[tuple[Any, ...]]: ...
+    def _fetch_items(self, item_id: str | None = None) -> list[tuple[Any, ...]]:
+        """Rows of every stored item, or of the one ``item_id`` (none when it is not stored)."""
 
     @abc.abstractmethod
     def _fetch_users(self) -> list[tuple[str, str]]: ...
@@ -360,9 +361,9 @@ class EventStore(abc.ABC):
             self.upsert_users(ds.users)
         return self.append(ds.events)
 
-    def items(self) -> pd.DataFrame:
-        """The stored items as a canonical items frame."""
-        return items_from_rows(self._fetch_items())
+    def items(self, item_id: str | None = None) -> pd.DataFrame:
+        """The stored items as a canonical items frame; with ``item_id``, that item's row (or none)."""
+        return items_from_rows(self._fetch_items(None if item_id is None else str(item_id)))
 
     def events(self, user_id: str | None = None) -> pd.DataFrame:
         """Stored events in arrival order, of one user or of all."""

@@ -188,11 +188,12 @@ class PostgresEventStore(EventStore):
             row = self._conn.execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()
             return int(row[0])
 
-    def _fetch_items(self) -> list[tuple[Any, ...]]:
+    def _fetch_items(self, item_id: str | None = None) -> list[tuple[Any, ...]]:
+        columns = "SELECT item_id, title, text, categories, tags, attributes, created_at FROM items"
         with self._lock:
-            return self._conn.execute(
-                "SELECT item_id, title, text, categories, tags, attributes, created_at FROM items ORDER BY pos"
-            ).fetchall()
+            if item_id is not None:
+                return self._conn.execute(f"{columns} WHERE item_id = %s", (item_id,)).fetchall()
+            return self._conn.execute(f"{columns} ORDER BY pos").fetchall()
 
     def _fetch_users(self) -> list[tuple[str, str]]:
         with self._lock:
