@@ -460,3 +460,10 @@ def test_health_is_cheap_and_says_what_answers(ml_engine, tmp_path):
         "created": None,
         "store_reachable": True,
     }
+
+
+def test_an_item_without_words_is_refused_before_it_is_stored(ml_engine):
+    engine = _twin(ml_engine)
+    with pytest.raises(ValueError, match="'wordless': no title, text, categories or tags"):
+        engine.add_item({"item_id": "wordless", "attributes": {"price": 3}})
+    assert engine.item("wordless") is None

@@ -182,3 +182,9 @@ def test_odd_but_valid_input_is_never_a_500(http):
     assert statuses[0] == 200 and answers[0].json()["stored"] == 1
     assert statuses[1] == 200
     assert statuses[9:11] == [422, 404] and answers[9].json()["error"]["field"] == "body"
+
+
+def test_an_item_without_words_is_422_and_not_stored(http):
+    answer = http.put("/v1/items/wordless", json={"attributes": {"price": 3}}, headers=auth())
+    assert "wordless" in assert_error(answer, 422, "invalid")["message"]
+    assert_error(http.get("/v1/items/wordless", headers=auth()), 404, "not_found")

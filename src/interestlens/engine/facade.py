@@ -548,7 +548,9 @@ class Engine:
         Raises
         ------
         ValueError
-            The item is invalid (an unknown field, an empty id), naming the field.
+            The item is invalid (an unknown field, an empty id), naming the field, or has
+            no words to embed (no title, text, categories or tags): it would match nothing.
+            :meth:`add_items` stores such items for the next fit.
         """
         if isinstance(item, Mapping):
             known = set(Item.__dataclass_fields__)
@@ -558,11 +560,15 @@ class Engine:
             item = Item(**item)
         frame = items_frame([item])
         item_id = str(frame["item_id"].iloc[0])
+        text = compose_item_text(frame, fields=self.config.item_text_fields)
+        if not text.iloc[0].strip():
+            raise ValueError(
+                f"item {item_id!r}: no title, text, categories or tags to be embedded from"
+            )
         self.slate_store.upsert_items(frame)
         live = self._live
         if live is None:
             return []
-        text = compose_item_text(frame, fields=self.config.item_text_fields)
         vector = self.encoder.encode(text.tolist())[0]
         tax = live.snapshot.taxonomy
         tags = tuple(tax.tag_vectors(vector[None, :], top=3)[0])

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
 
 
 class Strict(BaseModel):
@@ -89,8 +89,8 @@ class EventsOut(Strict):
 class ItemIn(Strict):
     """An item's content; its id is in the path.
 
-    At least one of ``title``, ``text``, ``categories`` and ``tags`` must say something:
-    the item is embedded from them, and an item without words would match nothing.
+    At least one of ``title``, ``text``, ``categories`` and ``tags`` must say something
+    (:meth:`Engine.add_item` refuses an item without words: it would match nothing).
     """
 
     title: str = ""
@@ -99,13 +99,6 @@ class ItemIn(Strict):
     tags: list[str] = Field(default_factory=list)
     attributes: dict[str, Any] = Field(default_factory=dict)
     created_at: datetime | None = None
-
-    @model_validator(mode="after")
-    def _has_words(self) -> ItemIn:
-        words = [self.title, self.text, *self.categories, *self.tags]
-        if not any(w.strip() for w in words):
-            raise ValueError("an item needs a title, text, categories or tags to be embedded from")
-        return self
 
 
 class InterestScore(Strict):
