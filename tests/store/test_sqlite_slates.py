@@ -76,26 +76,19 @@ def test_a_logged_slate_survives_sigkill_without_any_synced_commit_after_it(tmp_
 def test_a_slate_leaves_the_connection_fully_synchronous(tmp_path):
     with open_store(f"sqlite://{tmp_path / 'events.db'}") as store:
         conn = store._conn
-        store.log_slate(
-            request_id="r",
-            user_id="u",
-            item_ids=["a"],
-            propensities=[1.0],
-            explored=[False],
-            policy="p",
-            explore=0.0,
-        )
+        slate = {
+            "request_id": "r",
+            "user_id": "u",
+            "item_ids": ["a"],
+            "propensities": [1.0],
+            "explored": [False],
+            "policy": "p",
+            "explore": 0.0,
+        }
+        store.log_slate(**slate)
         assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2
         # the same after a slate logged twice (the early return inside the transaction)
-        assert not store.log_slate(
-            request_id="r",
-            user_id="u",
-            item_ids=["a"],
-            propensities=[1.0],
-            explored=[False],
-            policy="p",
-            explore=0.0,
-        )
+        assert not store.log_slate(**slate)
         assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2
         store.append([Event("u", "a", "click")])
         assert store.count() == 1 and store.count_slates() == 1

@@ -25,8 +25,6 @@ HostOpt = Annotated[
     str, typer.Option("--host", help="Address to listen on (127.0.0.1: this machine only).")
 ]
 PortOpt = Annotated[int, typer.Option("--port", help="Port to listen on (0: any free port).")]
-#: The environment variable holding the admin key (see interestlens.serve.ServeSettings).
-KEY_VARIABLE = "INTERESTLENS_API_KEY"
 
 
 def serve(
@@ -60,14 +58,15 @@ def run(engine: Engine, host: str, port: int, threads: int | None, *, stderr: bo
     import uvicorn
 
     from interestlens.serve import ServeSettings, create_app
+    from interestlens.serve.settings import ENV_KEY
     from interestlens.threads import pin
 
     if not 0 <= port <= 65535:
         raise CLIError(f"--port must be between 0 and 65535, got {port}")
     n = pin(threads)  # requests are small: one thread per pool, unless told otherwise
-    key = os.environ.get(KEY_VARIABLE)
+    key = os.environ.get(ENV_KEY)
     if key:
-        settings, shown = ServeSettings(), f"${KEY_VARIABLE}"
+        settings, shown = ServeSettings(), f"${ENV_KEY}"
     else:
         key = secrets.token_urlsafe(24)
         settings, shown = ServeSettings(api_keys={key: ["admin"]}), key
@@ -80,7 +79,7 @@ def run(engine: Engine, host: str, port: int, threads: int | None, *, stderr: bo
     engine.warm()  # before the address is printed: first requests would load torch and the encoder
     bound = sock.getsockname()[1]
     url = f"http://{'[' + host + ']' if ':' in host else host}:{bound}"
-    user = next(iter(engine.dataset.user_ids), "1") if engine.fitted else "1"
+    user = next(iter(engine.dataset.user_ids), "1")  # callers pass a fitted engine
     render.say(
         "serving ", (url, "bold"), f" (API docs {url}/docs; {n} thread(s) per pool)", stderr=stderr
     )
