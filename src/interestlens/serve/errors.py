@@ -9,6 +9,9 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
+
+from interestlens.serve.schemas import ErrorBody
 
 #: Stable codes for the statuses Starlette raises itself (unknown route, wrong method, ...).
 STATUS_CODES: dict[int, str] = {
@@ -25,6 +28,18 @@ STATUS_CODES: dict[int, str] = {
 
 #: Discriminator tags pydantic puts in an error's location for ``POST /v1/events``'s body.
 _UNION_TAGS = ("batch", "event")
+
+#: FastAPI's message when a body cannot be decoded at all (bytes that are not UTF-8, ...).
+_UNPARSABLE = "There was an error parsing the body"
+
+#: Error answers given outside the endpoints, which :func:`document_errors` adds to the
+#: spec: on every operation, and on every operation that reads a body.
+GENERIC_ERRORS: dict[str, str] = {
+    "413": "The body is larger than the server's limit (`payload_too_large`).",
+}
+BODY_ERRORS: dict[str, str] = {
+    "400": "The body is not valid JSON (`malformed_json`).",
+}
 
 
 class ApiError(Exception):
@@ -103,10 +118,34 @@ def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
 def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
     code = STATUS_CODES.get(exc.status_code, "error")
     message = exc.detail if isinstance(exc.detail, str) else code
+    headers = dict(getattr(exc, "headers", None) or {})
     if exc.status_code == 404 and message == "Not Found":
         message = f"no route {request.method} {request.url.path}"
-    field = "body" if exc.status_code == 413 else None
-    return error_response(exc.status_code, code, message, field, getattr(exc, "headers", None))
+    if exc.status_code == 400 and message == _UNPARSABLE:
+        code, message = "malformed_json", "the body is not valid JSON: it cannot be decoded"
+    allowed = allowed_methods(request) if exc.status_code == 405 else []
+    if allowed:
+        headers["Allow"] = ", ".join(allowed)
+        message = (
+            f"{request.method} is not allowed on {request.url.path} (allowed: {headers['Allow']})"
+        )
+    field = "body" if exc.status_code in (400, 413) else None
+    return error_response(exc.status_code, code, message, field, headers or None)
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route of the app answers at the request's path, sorted.
+
+    Starlette's own 405 names only the first route whose path matched, so a path served
+    by several routes (``GET``, ``PUT`` and ``DELETE /v1/items/{item_id}``) would be
+    advertised with one method.
+    """
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match is not Match.NONE:
+            methods |= set(getattr(route, "methods", None) or ())
+    return sorted(methods)
 
 
 def _api(request: Request, exc: ApiError) -> JSONResponse:
@@ -114,7 +153,63 @@ def _api(request: Request, exc: ApiError) -> JSONResponse:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    """Route validation errors, Starlette's HTTP errors and :class:`ApiError` to the error shape."""
+    """Route errors to the error shape, and document the ones every route may give.
+
+    Validation errors, Starlette's HTTP errors and :class:`ApiError` answer in the one
+    shape; the app's OpenAPI document gains the generic answers (:func:`document_errors`).
+    """
     app.add_exception_handler(RequestValidationError, _validation)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _http)  # type: ignore[arg-type]
     app.add_exception_handler(ApiError, _api)  # type: ignore[arg-type]
+    build = app.openapi  # FastAPI's: builds the document once, then answers it from a cache
+
+    def openapi() -> dict[str, Any]:
+        return document_errors(build())  # adds what is missing only: a second call adds nothing
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def document_errors(spec: dict[str, Any]) -> dict[str, Any]:
+    """Add the error answers no endpoint declares itself to every operation of ``spec``.
+
+    A body over the size limit is refused (413) by the middleware on any route, and a
+    body that is not JSON (400) on any route that reads one: neither is visible to
+    FastAPI when it writes the document. Answers an operation already declares are kept.
+
+    Parameters
+    ----------
+    spec
+        An OpenAPI document (changed in place).
+
+    Returns
+    -------
+    dict
+        ``spec``.
+
+    Examples
+    --------
+    >>> spec = {"paths": {"/x": {"post": {"requestBody": {}, "responses": {}}}}}
+    >>> sorted(document_errors(spec)["paths"]["/x"]["post"]["responses"])
+    ['400', '413']
+    """
+    schemas = spec.setdefault("components", {}).setdefault("schemas", {})
+    error = ErrorBody.model_json_schema(ref_template="#/components/schemas/{model}")
+    for name, definition in error.pop("$defs", {}).items():
+        schemas.setdefault(name, definition)
+    schemas.setdefault(ErrorBody.__name__, error)
+    ref = {"$ref": f"#/components/schemas/{ErrorBody.__name__}"}
+    for operations in spec.get("paths", {}).values():
+        for method, operation in operations.items():
+            if method not in _HTTP_METHODS:
+                continue
+            responses = operation.setdefault("responses", {})
+            extra = {**GENERIC_ERRORS, **(BODY_ERRORS if "requestBody" in operation else {})}
+            for status, description in extra.items():
+                responses.setdefault(
+                    status,
+                    {"description": description, "content": {"application/json": {"schema": ref}}},
+                )
+    return spec
+
+
+_HTTP_METHODS = frozenset({"get", "put", "post", "delete", "options", "head", "patch", "trace"})

@@ -2,16 +2,64 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+)
 
 
 class Strict(BaseModel):
     """A body whose unknown fields are refused (422 naming the field)."""
 
     model_config = ConfigDict(extra="forbid")
+
+
+#: The instants a date-time may name: what a nanosecond timestamp (the engine's) can hold.
+EARLIEST = datetime(1677, 9, 22, tzinfo=timezone.utc)
+LATEST = datetime(2262, 4, 11, tzinfo=timezone.utc)
+
+
+def _date_time_text(value: Any) -> Any:
+    """Let only a date-time string (or a ``datetime``, from Python) reach pydantic's parser.
+
+    Pydantic's lax mode would read a number as seconds since the epoch, which the spec
+    (``type: string, format: date-time``) does not allow; strict mode, the other way
+    out, refuses the ISO strings FastAPI passes on from the JSON.
+    """
+    if value is None or isinstance(value, (str, datetime)):
+        return value
+    raise ValueError("expected a date-time string (RFC 3339, e.g. 2024-05-01T12:00:00Z)")
+
+
+def _representable(value: datetime) -> datetime:
+    """Refuse an instant the engine cannot hold (year 74, year 9999), rather than fail on it."""
+    aware = value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
+    if not EARLIEST <= aware <= LATEST:
+        raise ValueError(
+            f"date-time {value.isoformat()} is outside {EARLIEST:%Y-%m-%d} to {LATEST:%Y-%m-%d}"
+        )
+    return value
+
+
+#: A date-time given as an RFC 3339 string, as the spec documents it (a number is refused),
+#: within what the engine can hold (1677-09-22 to 2262-04-11; events outside 1970 to 2099
+#: are then rejected one by one by the engine).
+DateTime = Annotated[
+    datetime,
+    BeforeValidator(_date_time_text),
+    AfterValidator(_representable),
+    Field(description="RFC 3339, between 1677-09-22 and 2262-04-11."),
+]
+#: A finite JSON number; a numeric string (``"1.5"``) is refused, as the spec's ``number`` says.
+Number = Annotated[float, Field(strict=True, allow_inf_nan=False)]
 
 
 # ----- errors -------------------------------------------------------------------------
@@ -41,8 +89,8 @@ class EventIn(Strict):
     user_id: str
     item_id: str | None = None
     type: str = "view"
-    value: float = Field(1.0, allow_inf_nan=False)
-    timestamp: datetime | None = None
+    value: Number = 1.0
+    timestamp: DateTime | None = None
     event_id: str | None = Field(None, description="Makes a retry idempotent.")
     text: str | None = None
     context: dict[str, Any] | None = None
@@ -98,7 +146,7 @@ class ItemIn(Strict):
     categories: list[str] = Field(default_factory=list)
     tags: list[str] = Field(default_factory=list)
     attributes: dict[str, Any] = Field(default_factory=dict)
-    created_at: datetime | None = None
+    created_at: DateTime | None = None
 
 
 class InterestScore(Strict):
@@ -153,7 +201,7 @@ class FeedbackIn(Strict):
 
     request_id: str
     item_id: str
-    reward: float = Field(allow_inf_nan=False)
+    reward: Number
 
 
 class FeedbackOut(Strict):
