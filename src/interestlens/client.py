@@ -228,9 +228,23 @@ class Client:
         """Erase a user everywhere (needs an admin key); what was erased."""
         return self._json("DELETE", f"/v1/users/{_seg(user_id)}")
 
-    def refit(self) -> dict[str, Any]:
-        """Refit the model now (needs an admin key); the new model version."""
-        return self._json("POST", "/v1/admin/refit", idempotent=False)
+    def refit(self, *, wait: float | None = None, poll: float = 0.5) -> dict[str, Any]:
+        """Start a refit (needs an admin key): ``started``, ``running``, ``how``, ``model_version``.
+
+        With ``wait`` (seconds), return only once ``/healthz`` shows a newer model
+        version than when the refit started (its answer then holds ``live_version``), or
+        raise :class:`TimeoutError` after ``wait`` seconds.
+        """
+        doc = self._json("POST", "/v1/admin/refit", idempotent=False)
+        if wait is None:
+            return doc
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            version = self.health()["model_version"]
+            if version > doc["model_version"]:
+                return {**doc, "live_version": version}
+            time.sleep(poll)
+        raise TimeoutError(f"no model newer than version {doc['model_version']} after {wait} s")
 
     def health(self) -> Health:
         """Liveness, model version and age, store reachability."""

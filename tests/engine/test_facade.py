@@ -53,7 +53,7 @@ def _twin(engine: Engine, data_dir: Path | None = None, **settings: Any) -> Engi
     )
     twin = Engine(config, encoder=engine.encoder, sentiment=engine.sentiment)
     with twin._write:
-        twin._install(replace(engine.snapshot, watermark=0))
+        twin._install(replace(engine.snapshot, watermark=0), 0)
     return twin
 
 

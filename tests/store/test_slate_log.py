@@ -14,6 +14,7 @@ from interestlens.data.schema import Event
 from interestlens.evaluate.ope import evaluate_policy, read_log, uniform_policy
 from interestlens.store import SQLiteEventStore, open_store
 from interestlens.store import sqlite as sqlite_backend
+from interestlens.store.sqlite import SCHEMA_VERSION as SCHEMA
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
 
@@ -160,11 +161,11 @@ def test_migrates_a_version_two_sqlite_store(tmp_path):
     )
     conn.close()
     with SQLiteEventStore(path) as st:
-        assert st.schema_version == 3 and st.count() == 1
+        assert st.schema_version == SCHEMA and st.count() == 1
         st.log_slate(**_slate("r1"))
         assert st.count_slates() == 1
     with open_store(path) as st:  # reopening migrates nothing and keeps everything
-        assert st.schema_version == 3 and st.count_slates() == 1
+        assert st.schema_version == SCHEMA and st.count_slates() == 1
 
 
 @pytest.mark.postgres
@@ -179,7 +180,7 @@ def test_postgres_migrates_a_version_two_store(postgres_url):
             "INSERT INTO events (event_id, user_id, item_id, type, value) VALUES ('e1','u1','i1','view',1)"
         )
     with open_store(postgres_url) as st:
-        assert st.schema_version == 3 and st.count() == 1
+        assert st.schema_version == SCHEMA and st.count() == 1
         st.log_slate(**_slate("r1"))
         st.log_feedback("r1", "c", 1.0)
         assert st.slate_frame()["reward"].tolist() == [0.0, 0.0, 1.0]

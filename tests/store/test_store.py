@@ -189,7 +189,7 @@ def test_migrates_a_version_one_sqlite_store(tmp_path):
     )
     conn.close()
     with SQLiteEventStore(path) as st:
-        assert st.schema_version == sqlite_backend.SCHEMA_VERSION == 3
+        assert st.schema_version == sqlite_backend.SCHEMA_VERSION == 4
         assert st.count() == 1
         st.upsert_items([Item("i1", title="now there is an items table")])
         assert st.forget_user("u1") == 1
@@ -218,7 +218,7 @@ def test_postgres_migrates_a_version_one_store(postgres_url):
             "INSERT INTO events (event_id, user_id, item_id, type, value) VALUES ('e1','u1','i1','view',1)"
         )
     with open_store(postgres_url) as st:
-        assert st.schema_version == pg_backend.SCHEMA_VERSION == 3 and st.count() == 1
+        assert st.schema_version == pg_backend.SCHEMA_VERSION == 4 and st.count() == 1
         st.upsert_users([User("u1")])
         assert st.forget_user("u1") == 1
 
@@ -228,6 +228,33 @@ def test_sqlite_url_forms(tmp_path):
         assert a.count() == 0
     assert (tmp_path / "a.db").exists()
     with open_store(tmp_path / "b.db") as b:
-        assert b.schema_version == 3
+        assert b.schema_version == 4
     with pytest.raises(ValueError, match="unsupported store URL"):
         open_store("mysql://x")
+
+
+def test_item_revisions_find_what_others_put(tmp_path):
+    """Each write of items takes the next revision: a reader finds the items put since its mark."""
+    path = tmp_path / "items.db"
+    with open_store(path) as a, open_store(path) as b:  # two processes' connections
+        a.upsert_items([Item("i1", title="Alien"), Item("i2", title="Heat")])
+        events, rev = b.watermarks()
+        assert (events, rev) == (0, 1)
+        a.upsert_items([Item("i2", title="Heat, replaced")])
+        a.upsert_items([Item("i3", title="Ran")])
+        later, new_rev = b.items_since(rev)
+        assert later["item_id"].tolist() == ["i2", "i3"] and new_rev == 3
+        assert later["title"].tolist() == ["Heat, replaced", "Ran"]
+        assert b.items_since(new_rev)[0].empty
+
+
+def test_a_version_three_store_keeps_its_items_at_revision_zero(tmp_path):
+    path = tmp_path / "v3.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    sqlite_backend.migrate(conn, target=3)
+    conn.execute("INSERT INTO items (item_id, title) VALUES ('old', 'Old')")
+    conn.close()
+    with open_store(path) as st:
+        assert st.schema_version == 4 and st.watermarks() == (0, 0)
+        st.upsert_items([Item("new", title="New")])
+        assert st.items_since(0)[0]["item_id"].tolist() == ["new"]

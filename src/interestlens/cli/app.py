@@ -95,6 +95,7 @@ COMMANDS: tuple[Callable[..., None], ...] = (
     data.datasets,
     data.ingest,
     model.fit,
+    model.refit,
     model.profile,
     model.recommend,
     model.interests,

@@ -189,6 +189,48 @@ def fit(
     )
 
 
+def refit(
+    data_dir: DataDirOpt = DEFAULT_DATA_DIR,
+    threads: ThreadsOpt = None,
+    keep: Annotated[
+        int, typer.Option("--keep", min=1, help="Versions to keep, the new one included.")
+    ] = 3,
+    nice: Annotated[
+        int,
+        typer.Option(
+            "--nice", min=0, max=19, help="Lower this process's CPU priority by this much."
+        ),
+    ] = 10,
+    json_out: JsonOpt = False,
+) -> None:
+    """Fit the next version from the saved one and every event stored since, and publish it.
+
+    What a server runs in the background (after --refit-every events, every
+    --refit-interval, or on POST /v1/admin/refit): running servers swap to the new
+    version between requests. It runs beside them at a lower CPU priority and on
+    --threads threads. Users erased meanwhile are left out. Only one refit runs at a time
+    per data directory: a second one exits at once, saying so.
+    """
+    from interestlens.engine.background import refit_published
+
+    if not (data_dir / "engine" / "CURRENT").exists():
+        raise CLIError(
+            f"no fitted engine in {data_dir}: run `interestlens fit` (or `interestlens demo`) first"
+        )
+    doc = refit_published(data_dir, keep=keep, threads=threads, nice=nice)
+    if json_out:
+        render.emit_json(doc)
+        return
+    if not doc["started"]:
+        render.say(f"a refit of {data_dir} is already running: nothing done")
+        return
+    render.say(
+        f"published {doc['version']} (generation {doc['generation']}) on {doc['events']:,} "
+        f"events in {doc['seconds']:.1f} s"
+        + (f"; {doc['erased']} user(s) erased meanwhile left out" if doc["erased"] else "")
+    )
+
+
 def profile(
     user: Annotated[str, typer.Argument(help="User id.")],
     data_dir: DataDirOpt = DEFAULT_DATA_DIR,

@@ -27,16 +27,47 @@ HostOpt = Annotated[
 PortOpt = Annotated[int, typer.Option("--port", help="Port to listen on (0: any free port).")]
 
 
+WorkersOpt = Annotated[
+    int,
+    typer.Option(
+        "--workers",
+        min=1,
+        help="Worker processes on the one address; each opens the engine, and an event "
+        "taken by any of them counts in the next answer of every one.",
+    ),
+]
+RefitEveryOpt = Annotated[
+    int,
+    typer.Option(
+        "--refit-every",
+        min=0,
+        help="Refit in the background after this many new events (0: not on a count).",
+    ),
+]
+RefitIntervalOpt = Annotated[
+    float,
+    typer.Option(
+        "--refit-interval",
+        min=0,
+        help="Refit in the background once the model is this many hours old and events "
+        "arrived since (0: not on age).",
+    ),
+]
+
+
 def serve(
     data_dir: DataDirOpt = DEFAULT_DATA_DIR,
     host: HostOpt = "127.0.0.1",
     port: PortOpt = 8000,
+    workers: WorkersOpt = 1,
+    refit_every: RefitEveryOpt = 10_000,
+    refit_interval: RefitIntervalOpt = 24.0,
     threads: Annotated[
         int | None,
         typer.Option(
             "--threads",
-            help="Threads of each library's pool while serving (default: "
-            "$INTERESTLENS_THREADS, else 1).",
+            help="Threads of each library's pool while serving, and of a background refit "
+            "(default: $INTERESTLENS_THREADS, else 1).",
         ),
     ] = None,
 ) -> None:
@@ -44,16 +75,40 @@ def serve(
 
     Opens the latest saved version plus every event stored since, then answers the API
     of /docs: events, items, recommendations, feedback, interests, similar items,
-    erasure. The admin key is $INTERESTLENS_API_KEY; without it a new key is made and
-    printed. Listens on 127.0.0.1 unless --host says otherwise.
+    erasure. A refit runs in a separate process at a lower CPU priority after
+    --refit-every new events, every --refit-interval hours, or on POST /v1/admin/refit;
+    the workers swap to the version it publishes between requests. The admin key is
+    $INTERESTLENS_API_KEY; without it a new key is made and printed. Listens on
+    127.0.0.1 unless --host says otherwise.
     """
-    run(fitted_engine(data_dir), host, port, threads)
+    engine = fitted_engine(data_dir)
+    run(
+        engine,
+        host,
+        port,
+        threads,
+        workers=workers,
+        refit_every=refit_every,
+        refit_interval=refit_interval,
+    )
 
 
-def run(engine: Engine, host: str, port: int, threads: int | None, *, stderr: bool = False) -> None:
+def run(
+    engine: Engine,
+    host: str,
+    port: int,
+    threads: int | None,
+    *,
+    workers: int = 1,
+    refit_every: int = 10_000,
+    refit_interval: float = 24.0,
+    stderr: bool = False,
+) -> None:
     """Serve ``engine`` on ``host:port`` until interrupted; print where, the key and a first request.
 
-    The lines go to stderr with ``stderr`` (beside a ``--json`` document on stdout).
+    With ``workers`` above 1, ``engine`` only names the data directory: each worker
+    process opens it. The lines go to stderr with ``stderr`` (beside a ``--json``
+    document on stdout).
     """
     import uvicorn
 
@@ -63,25 +118,47 @@ def run(engine: Engine, host: str, port: int, threads: int | None, *, stderr: bo
 
     if not 0 <= port <= 65535:
         raise CLIError(f"--port must be between 0 and 65535, got {port}")
-    n = pin(threads)  # requests are small: one thread per pool, unless told otherwise
+    if workers > 1 and engine.version is None:
+        raise CLIError("several workers serve a saved engine: save it first (`interestlens fit`)")
     key = os.environ.get(ENV_KEY)
     if key:
-        settings, shown = ServeSettings(), f"${ENV_KEY}"
+        shown = f"${ENV_KEY}"
     else:
         key = secrets.token_urlsafe(24)
-        settings, shown = ServeSettings(api_keys={key: ["admin"]}), key
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+        shown = key
+        os.environ[ENV_KEY] = key  # ServeSettings and the workers read it from here
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    # the protocol named, or asyncio does not set TCP_NODELAY and every answer waits
+    # about 40 ms for the client's delayed ACK
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
     except OSError as exc:
         raise CLIError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
-    engine.warm()  # before the address is printed: first requests would load torch and the encoder
+    sock.listen(2048)  # the printed address takes connections at once; workers accept them
+    follow = workers > 1 or not engine.config.store_url.startswith("sqlite")
+    knobs = {
+        "follow_store": follow,
+        "refit_every": refit_every,
+        "refit_interval": refit_interval * 3600,
+        "refit_threads": threads,
+    }
+    if workers == 1:
+        n = pin(threads)  # requests are small: one thread per pool, unless told otherwise
+        engine.warm()  # before the address is printed: first requests would load torch
+    else:
+        from interestlens.threads import resolve
+
+        n = resolve(threads)
     bound = sock.getsockname()[1]
     url = f"http://{'[' + host + ']' if ':' in host else host}:{bound}"
     user = next(iter(engine.dataset.user_ids), "1")  # callers pass a fitted engine
     render.say(
-        "serving ", (url, "bold"), f" (API docs {url}/docs; {n} thread(s) per pool)", stderr=stderr
+        "serving ",
+        (url, "bold"),
+        f" (API docs {url}/docs; {workers} worker(s), {n} thread(s) per pool)",
+        stderr=stderr,
     )
     if key == shown:
         render.say(
@@ -96,8 +173,26 @@ def run(engine: Engine, host: str, port: int, threads: int | None, *, stderr: bo
         stderr=stderr,
     )
     (sys.stderr if stderr else sys.stdout).flush()
-    app = create_app(engine, settings)
-    server = uvicorn.Server(
-        uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
+    if workers == 1:
+        app = create_app(engine, ServeSettings(**knobs))  # type: ignore[arg-type]
+        server = uvicorn.Server(
+            uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
+        )
+        server.run(sockets=[sock])
+        return
+    from uvicorn.supervisors import Multiprocess
+
+    from interestlens.serve.worker import ENV, spec
+
+    os.environ[ENV] = spec(engine.config.data_dir, threads=threads, **knobs)  # type: ignore[arg-type]
+    del engine  # each worker opens its own; this process only supervises them
+    config = uvicorn.Config(
+        "interestlens.serve.worker:app",
+        factory=True,
+        workers=workers,
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+        timeout_worker_healthcheck=60,  # a worker opens and warms the engine at start
     )
-    server.run(sockets=[sock])
+    Multiprocess(config, sockets=[sock]).run()

@@ -241,6 +241,12 @@ class Engine:
         self._sentiment = sentiment
         self._store: EventStore | None = None
         self._forgotten_during_fit: set[str] | None = None
+        self._version: str | None = None  # the saved version answering (None: fitted here)
+        # item revisions of the store (see EventStore.items_since): every item put up to
+        # _fit_items is in the snapshot's fit; up to _items, in the catalogue too
+        self._fit_items = 0
+        self._items = 0
+        self._reloading = threading.Lock()  # one reload at a time
 
     @classmethod
     def from_config(cls, path: str | Path | None = None) -> Engine:
@@ -270,16 +276,115 @@ class Engine:
                     root / "engine.pkl",
                 )
             return cls(replace(config or Config(), data_dir=data_dir))
-        doc, _ = read_artefact(root)
+        doc, manifest = read_artefact(root)
         engine = cls(replace(config or doc["config"], data_dir=data_dir))
-        snapshot: Snapshot = doc["snapshot"]
-        snapshot.profiler.attach(engine.encoder.encode, engine.sentiment)
-        for model in (snapshot.recommender, snapshot.content):
-            if model is not None:  # one encoder per engine, with its cache
-                model.attach_encoder(engine.encoder)
+        snapshot = engine._attach(doc["snapshot"])
         with engine._write:
-            engine._install(snapshot)
+            engine._install(snapshot, manifest["meta"].get("item_watermark", 0))
+            engine._version = manifest["version"]
+            engine._fold_items()
         return engine
+
+    def _attach(self, snapshot: Snapshot) -> Snapshot:
+        """Give a snapshot read from disk this engine's encoder (one per engine, with its cache)."""
+        snapshot.profiler.attach(self.encoder.encode, self.sentiment)
+        for model in (snapshot.recommender, snapshot.content):
+            if model is not None:
+                model.attach_encoder(self.encoder)
+        return snapshot
+
+    # ----- following other processes ----------------------------------------------
+    @property
+    def version(self) -> str | None:
+        """The saved version answering (e.g. ``"v000003"``), ``None`` for a fit not saved yet."""
+        return self._version
+
+    def published(self) -> str | None:
+        """The newest version saved in ``data_dir`` (by any process), ``None`` when none is."""
+        current = Path(self.config.data_dir) / "engine" / "CURRENT"
+        try:
+            return current.read_text().strip() or None
+        except FileNotFoundError:
+            return None
+
+    def reload(self) -> bool:
+        """Swap in the newest saved version when another process published one; ``True`` if it did.
+
+        The version is read and mapped aside while this engine keeps answering, then
+        swapped in between requests with every event stored after it. A background refit
+        (``interestlens refit``) publishes versions; a server reloads when it sees one.
+        Items added here and missing from it stay added; policies start afresh.
+        """
+        with self._reloading:
+            name = self.published()
+            if name is None or name == self._version:
+                return False
+            doc, manifest = read_artefact(Path(self.config.data_dir) / "engine")
+            snapshot = self._attach(doc["snapshot"])
+            with self._write:
+                self._install(snapshot, manifest["meta"].get("item_watermark", 0))
+                self._version = manifest["version"]
+                self._fold_items()
+            return True
+
+    def catch_up(self) -> int:
+        """Take in what other processes stored since this engine last looked; returns how many.
+
+        Their events are folded in, and the items they put (:meth:`add_item`) are
+        embedded and made live here too. One query when there is nothing new. Servers
+        with several workers (or hosts) over one store call it before each answer, so
+        what any of them took counts in the next answer of every one.
+        """
+        if self._live is None:
+            return 0
+        events, items = self.slate_store.watermarks()
+        if events <= self._folded() and items <= self._items:
+            return 0
+        with self._write:
+            live = self._view()
+            before = live.ledger.n_events, len(live.catalogue.added)
+            self._fold_since(self._folded())
+            self._fold_items()
+            live = self._view()
+            return live.ledger.n_events - before[0] + max(0, len(live.catalogue.added) - before[1])
+
+    def _fold_items(self) -> None:
+        """Make live every item stored after revision ``_items`` (caller holds the write lock).
+
+        Items already live with the same text are skipped (this engine put them itself).
+        """
+        live = self._live
+        if live is None:
+            return
+        frame, rev = self.slate_store.items_since(self._items)
+        if len(frame) == 0:
+            return
+        texts = compose_item_text(frame, fields=self.config.item_text_fields)
+        rows = []
+        for i, item_id in enumerate(frame["item_id"].astype(str)):
+            have = live.catalogue.added.get(item_id)
+            if not texts.iloc[i].strip():
+                continue  # wordless: stored for the next fit, matches nothing now
+            if (
+                have is not None
+                and compose_item_text(have.row, fields=self.config.item_text_fields).iloc[0]
+                == texts.iloc[i]
+            ):
+                continue
+            rows.append(i)
+        catalogue = live.catalogue
+        if rows:
+            vectors = self.encoder.encode(texts.iloc[rows].tolist())
+            tax = live.snapshot.taxonomy
+            tags = tax.tag_vectors(vectors, top=3)
+            for j, i in enumerate(rows):
+                item_id = str(frame["item_id"].iloc[i])
+                added = AddedItem(
+                    frame.iloc[[i]].reset_index(drop=True), vectors[j], tuple(tags[j])
+                )
+                catalogue = catalogue.add(item_id, added)
+            self._live = live.with_catalogue(catalogue)
+        self._items = rev
 
     # ----- components ------------------------------------------------------------
     @property
@@ -312,6 +417,13 @@ class Engine:
                     self._store = open_store(self.config.store_url)
                 store = self._store
         return store
+
+    def close(self) -> None:
+        """Close the store's connection; the next call that needs the store opens it again."""
+        with self._opening:
+            store, self._store = self._store, None
+        if store is not None:
+            store.close()
 
     def _view(self) -> _Live:
         live = self._live
@@ -393,18 +505,19 @@ class Engine:
         with self._fitting:
             with self._write:
                 previous = self._live.snapshot if self._live is not None else None
-                mark = store.watermark()
+                mark, items = store.watermarks()
                 if dataset is None:
                     dataset = store.to_dataset()
                 self._forgotten_during_fit = set()
-            return self._fit_and_swap(dataset, previous, mark)
+            return self._fit_and_swap(dataset, previous, mark, items)
 
     def refit(self) -> Engine:
         """Fit again on everything the engine holds (the snapshot's events and those since).
 
         Builds the next snapshot aside, then swaps it in, replaying what arrived during
         the fit: nothing ingested is lost and readers never wait. Users forgotten during
-        the fit are forgotten in the new snapshot too.
+        the fit are forgotten in the new snapshot too. Items put into the store by any
+        process (:meth:`add_item`) are fitted with their stored text.
         """
         with self._fitting:
             with self._write:
@@ -412,15 +525,27 @@ class Engine:
                 snap = live.snapshot
                 since = live.ledger.events()
                 mark = live.ledger.watermark or snap.watermark
+                items = self.slate_store.watermarks()[1]
                 ds = snap.dataset
                 events = (
                     ds.events if since is None else pd.concat([ds.events, since], ignore_index=True)
                 )
-                ds = Dataset(events, live.catalogue.items_frame(), ds.users, name=ds.name)
+                ds = Dataset(events, self._catalogue_items(live), ds.users, name=ds.name)
                 self._forgotten_during_fit = set()
-            return self._fit_and_swap(ds, snap, mark)
+            return self._fit_and_swap(ds, snap, mark, items)
 
-    def _fit_and_swap(self, dataset: Dataset, previous: Snapshot | None, mark: int) -> Engine:
+    def _catalogue_items(self, live: _Live) -> pd.DataFrame:
+        """Every item: the catalogue's, replaced by the store's rows (items put by any process)."""
+        items = live.catalogue.items_frame()
+        stored = self.slate_store.items()
+        if len(stored) == 0:
+            return items
+        kept = items[~items["item_id"].isin(stored["item_id"])]
+        return pd.concat([kept, stored], ignore_index=True) if len(kept) else stored
+
+    def _fit_and_swap(
+        self, dataset: Dataset, previous: Snapshot | None, mark: int, items: int
+    ) -> Engine:
         try:
             snapshot = build_snapshot(
                 dataset,
@@ -433,15 +558,16 @@ class Engine:
             with self._write:
                 for user in sorted(self._forgotten_during_fit or ()):
                     snapshot, _ = snapshot.forget_user(user)
-                self._install(snapshot)
+                self._install(snapshot, items)
         finally:
             self._forgotten_during_fit = None
         return self
 
-    def _install(self, snapshot: Snapshot) -> None:
+    def _install(self, snapshot: Snapshot, items: int) -> None:
         """Make ``snapshot`` live with every stored event after its watermark (caller holds the write lock).
 
-        Items added online that the snapshot lacks (added during its fit) stay added.
+        ``items`` is the store's item revision its fit began at. Items added online that
+        the snapshot lacks (added during its fit) stay added.
         """
         old = self._live.catalogue.added if self._live is not None else {}
         pending = {i: a for i, a in old.items() if snapshot.item_ids.get_indexer([i])[0] < 0}
@@ -451,6 +577,8 @@ class Engine:
         if snapshot.recommender is not None:
             self._policy(live, None)  # the default policy is ready before the first request
         self._live = live
+        self._fit_items = items
+        self._items = items  # what was put since its fit begins is folded in again
 
     # ----- events ----------------------------------------------------------------
     def ingest(
@@ -648,25 +776,15 @@ class Engine:
         error: every component answers ``False``.
         """
         user_id = str(user_id)
+        if self._version is not None:
+            self.reload()  # the version rewritten below must be the newest published
         with self._persist, self._write:
             deleted = self.slate_store.forget_user(user_id)
             held: dict[str, bool] = {"store": deleted > 0}
-            live = self._live
-            if live is not None:
-                state = live.user_state(user_id)
-                texts = [t.text for t in state.texts] if state is not None else []
-                held["ledger"] = live.ledger.entry(user_id) is not None
-                live.ledger.forget_user(user_id)
-                snapshot, in_snapshot = live.snapshot.forget_user(user_id)
-                held.update(in_snapshot)
-                held["policies"] = any([p.forget_user(user_id) for p in live.policies.values()])
-                held["cache"] = self.encoder.forget_texts(texts) > 0 if texts else False
-                self._live = live.with_snapshot(snapshot)
-                if self._forgotten_during_fit is not None:
-                    self._forgotten_during_fit.add(user_id)
+            in_snapshot = self._forget_here(user_id, held)
         with self._persist:  # the rewrite holds no writer lock: ingests go on meanwhile
             root = Path(self.config.data_dir) / "engine"
-            if live is not None and any(in_snapshot.values()) and list_versions(root):
+            if in_snapshot and list_versions(root):
                 self.save(root, keep=1)  # older versions hold the user too: they go
                 held["artefacts"] = True
         return ForgetReport(
@@ -676,6 +794,27 @@ class Engine:
             "item-side statistics the user contributed to (popularity, item similarities and "
             "factors, interest clusters) are refitted without them at the next refit",
         )
+
+    def _forget_here(self, user_id: str, held: dict[str, bool]) -> bool:
+        """Erase a user from what this engine holds in memory (caller holds the write lock).
+
+        Fills ``held`` per component; returns whether the snapshot held the user.
+        """
+        live = self._live
+        if live is None:
+            return False
+        state = live.user_state(user_id)
+        texts = [t.text for t in state.texts] if state is not None else []
+        held["ledger"] = live.ledger.entry(user_id) is not None
+        live.ledger.forget_user(user_id)
+        snapshot, in_snapshot = live.snapshot.forget_user(user_id)
+        held.update(in_snapshot)
+        held["policies"] = any([p.forget_user(user_id) for p in live.policies.values()])
+        held["cache"] = self.encoder.forget_texts(texts) > 0 if texts else False
+        self._live = live.with_snapshot(snapshot)
+        if self._forgotten_during_fit is not None:
+            self._forgotten_during_fit.add(user_id)
+        return any(in_snapshot.values())
 
     # ----- questions -------------------------------------------------------------
     def profile(self, user_id: str) -> InterestProfile:
@@ -1093,8 +1232,11 @@ class Engine:
                 meta={
                     "generation": snap.generation,
                     "watermark": snap.watermark,
+                    "item_watermark": self._fit_items,
                 },
             )
+            if root == Path(self.config.data_dir) / "engine":
+                self._version = folder.name
             if keep is not None:
                 prune(root, keep)
         return folder

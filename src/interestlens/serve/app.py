@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections.abc import Callable
 from typing import Annotated, Any
@@ -14,6 +15,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from interestlens.engine import Engine, NotFittedError
 from interestlens.serve.errors import ApiError, error_response, install_error_handlers
+from interestlens.serve.follow import Follower, RefitStarted, Refitter
 from interestlens.serve.observe import Metrics, Observe
 from interestlens.serve.schemas import (
     ErrorBody,
@@ -31,7 +33,6 @@ from interestlens.serve.schemas import (
     ProfileOut,
     RecommendationOut,
     RecommendationsOut,
-    RefitOut,
     RejectionOut,
     SimilarItem,
     SimilarOut,
@@ -89,11 +90,30 @@ def create_app(engine: Engine, settings: ServeSettings | None = None) -> FastAPI
         version="1",
     )
     app.state.engine, app.state.settings, app.state.metrics = engine, settings, metrics
+    refitter = Refitter(engine, threads=settings.refit_threads, on_done=metrics.refit.observe)
+    app.state.refitter, app.state.follower = refitter, None
+    if settings.poll_seconds > 0 and (
+        engine.version is not None or settings.refit_every or settings.refit_interval
+    ):
+        app.state.follower = Follower(
+            engine,
+            refitter,
+            poll_seconds=settings.poll_seconds,
+            refit_every=settings.refit_every,
+            refit_interval=settings.refit_interval,
+        ).start()
     install_error_handlers(app)
     app.add_exception_handler(NotFittedError, _not_fitted)  # type: ignore[arg-type]
     app.add_middleware(Observe, metrics=metrics, max_body_bytes=settings.max_body_bytes)
 
     read, write, admin = (Depends(_require(settings, s)) for s in ("read", "write", "admin"))
+
+    def fresh() -> None:
+        """Before an answer about a user: take in what other workers stored."""
+        if settings.follow_store:
+            engine.catch_up()
+
+    current = Depends(fresh)
 
     @app.post(
         "/v1/events",
@@ -177,7 +197,7 @@ def create_app(engine: Engine, settings: ServeSettings | None = None) -> FastAPI
     @app.get(
         "/v1/users/{user_id}/recommendations",
         response_model=RecommendationsOut,
-        dependencies=[read],
+        dependencies=[read, current],
         responses=_AUTH_ERRORS,
     )
     def recommendations(
@@ -227,7 +247,7 @@ def create_app(engine: Engine, settings: ServeSettings | None = None) -> FastAPI
     @app.get(
         "/v1/users/{user_id}/interests",
         response_model=ProfileOut,
-        dependencies=[read],
+        dependencies=[read, current],
         responses=_AUTH_ERRORS,
     )
     def interests(user_id: UserId) -> ProfileOut:
@@ -237,7 +257,7 @@ def create_app(engine: Engine, settings: ServeSettings | None = None) -> FastAPI
     @app.get(
         "/v1/items/{item_id}/similar",
         response_model=SimilarOut,
-        dependencies=[read],
+        dependencies=[read, current],
         responses={**_AUTH_ERRORS, **_NOT_FOUND},
     )
     def similar(item_id: ItemId, k: K = 10) -> SimilarOut:
@@ -264,20 +284,27 @@ def create_app(engine: Engine, settings: ServeSettings | None = None) -> FastAPI
 
     @app.post(
         "/v1/admin/refit",
-        response_model=RefitOut,
+        response_model=RefitStarted,
+        status_code=202,
         dependencies=[admin],
         responses=_AUTH_ERRORS,
     )
-    def refit() -> RefitOut:
-        """Fit a new model on every event held and swap it in; answers when it is live.
+    def refit() -> RefitStarted:
+        """Start fitting a new model on every event held; answers at once (202).
 
-        Runs in this process (a background refit process is a later step): readers keep
-        being answered from the current model meanwhile.
+        A saved engine is refitted by a separate process at a lower CPU priority, which
+        publishes a new version that every worker swaps to between requests; an engine
+        fitted in memory is refitted in a thread and swapped in. Either way readers keep
+        being answered from the current model. ``started`` is false when a refit is
+        already running; ``/healthz`` shows the new ``model_version`` once it is live.
         """
-        start = time.perf_counter()
-        engine.refit()
-        return RefitOut(
-            model_version=engine.snapshot.generation, seconds=time.perf_counter() - start
+        engine.snapshot  # noqa: B018 (503 before a first fit: there is nothing to refit)
+        started = refitter.start()
+        return RefitStarted(
+            started=started,
+            running=started or refitter.running(),
+            how=refitter.how,
+            model_version=engine.snapshot.generation,
         )
 
     @app.get("/healthz", response_model=HealthOut, responses={503: {"model": HealthOut}})
@@ -291,6 +318,7 @@ def create_app(engine: Engine, settings: ServeSettings | None = None) -> FastAPI
             model_version=state["generation"],
             model_age_seconds=time.time() - state["created"] if fitted else None,
             store_reachable=reachable,
+            worker=os.getpid(),
         )
         if not reachable:
             return JSONResponse(health.model_dump(), status_code=503)

@@ -69,6 +69,12 @@ class Metrics:
         )
         self.items = Counter("interestlens_items_put", "Items added or replaced.", registry=r)
         self.forgotten = Counter("interestlens_users_forgotten", "Users erased.", registry=r)
+        self.refit = Histogram(
+            "interestlens_refit_duration_seconds",
+            "Wall time of the refits this process started, from start to published.",
+            buckets=(10, 30, 60, 120, 300, 600, 1200, 2400, 3600),
+            registry=r,
+        )
         Gauge(
             "interestlens_model_version",
             "Generation of the snapshot answering (0: not fitted).",

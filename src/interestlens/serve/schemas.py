@@ -279,6 +279,9 @@ class HealthOut(Strict):
     model_version: int | None
     model_age_seconds: float | None
     store_reachable: bool
+    worker: int = Field(
+        description="The answering worker's process id (workers share one address)."
+    )
 
 
 class RefitOut(Strict):

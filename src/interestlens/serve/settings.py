@@ -37,6 +37,21 @@ class ServeSettings:
         Largest request body; a bigger one is refused with 413 before it is parsed.
     max_batch
         Most events one ``POST /v1/events`` may carry (413 beyond).
+    follow_store
+        Fold in the events other processes stored before each answer about a user
+        (:meth:`Engine.catch_up`): on for several workers or hosts over one store.
+    poll_seconds
+        How often the server looks for a version a refit published, and at the refit
+        triggers (0: never; refits then only on ``POST /v1/admin/refit``, swapped in by
+        the process that ran them).
+    refit_every
+        Start a background refit once this many events arrived after the answering
+        model (0: not on a count).
+    refit_interval
+        Start one once the answering model is this many seconds old and any event
+        arrived since (0: not on age).
+    refit_threads
+        Threads of a background refit (``None``: ``$INTERESTLENS_THREADS``, else 1).
 
     Raises
     ------
@@ -55,6 +70,11 @@ class ServeSettings:
     api_keys: InitVar[Mapping[str, Iterable[str]] | None] = None
     max_body_bytes: int = 10 * 1024 * 1024
     max_batch: int = 10_000
+    follow_store: bool = False
+    poll_seconds: float = 1.0
+    refit_every: int = 0
+    refit_interval: float = 0.0
+    refit_threads: int | None = None
     key_scopes: dict[str, frozenset[str]] = field(default_factory=dict, init=False)
 
     def __post_init__(self, api_keys: Mapping[str, Iterable[str]] | None) -> None:
@@ -62,6 +82,9 @@ class ServeSettings:
             raise ValueError(f"max_body_bytes must be positive, not {self.max_body_bytes}")
         if self.max_batch <= 0:
             raise ValueError(f"max_batch must be positive, not {self.max_batch}")
+        for name in ("poll_seconds", "refit_every", "refit_interval"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must not be negative, not {getattr(self, name)}")
         keys = dict(api_keys or {})
         env = os.environ.get(ENV_KEY)
         if env:

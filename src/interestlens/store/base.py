@@ -266,6 +266,18 @@ class EventStore(abc.ABC):
         """``(seq, *event columns)`` of every event stored after ``seq``, in arrival order."""
 
     @abc.abstractmethod
+    def _fetch_items_since(self, rev: int) -> list[tuple[Any, ...]]:
+        """``(rev, *item columns)`` of every item put after revision ``rev``, oldest first."""
+
+    @abc.abstractmethod
+    def watermarks(self) -> tuple[int, int]:
+        """The newest event's sequence number and the newest item revision (0 when none)."""
+
+    @abc.abstractmethod
+    def has_user(self, user_id: str) -> bool:
+        """Whether any event of the user is stored."""
+
+    @abc.abstractmethod
     def watermark(self) -> int:
         """Sequence number of the newest stored event (0 when none); it only grows."""
 
@@ -388,6 +400,29 @@ class EventStore(abc.ABC):
         if not rows:
             return events_from_rows([]), int(watermark)
         return events_from_rows([r[1:] for r in rows]), int(rows[-1][0])
+
+    def items_since(self, rev: int) -> tuple[pd.DataFrame, int]:
+        """Items put (added or replaced) after item revision ``rev``, and the newest revision.
+
+        Every write of items (:meth:`upsert_items`) takes the next revision, so a reader
+        that remembers the second :meth:`watermarks` value finds what others put since.
+
+        Examples
+        --------
+        >>> from interestlens.store import open_store
+        >>> from interestlens.data import Item
+        >>> with open_store("sqlite://:memory:") as store:
+        ...     _ = store.upsert_items([Item("i1", title="Alien")])
+        ...     _, rev = store.watermarks()
+        ...     _ = store.upsert_items([Item("i2", title="Heat")])
+        ...     later, new_rev = store.items_since(rev)
+        ...     (later["item_id"].tolist(), new_rev)
+        (['i2'], 2)
+        """
+        rows = self._fetch_items_since(int(rev))
+        if not rows:
+            return items_from_rows([]), int(rev)
+        return items_from_rows([r[1:] for r in rows]), int(rows[-1][0])
 
     def to_dataset(self, name: str = "") -> Dataset:
         """Everything stored, as a :class:`~interestlens.data.Dataset` (events in arrival order)."""

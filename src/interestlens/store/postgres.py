@@ -77,8 +77,15 @@ MIGRATIONS: list[list[str]] = [
             ts BIGINT NOT NULL)""",
         "CREATE INDEX feedback_request ON feedback (request_id, item_id)",
     ],
+    [  # items carry the revision of the write that last put them, so readers find the new ones
+        "ALTER TABLE items ADD COLUMN rev BIGINT NOT NULL DEFAULT 0",
+        "CREATE INDEX items_rev ON items (rev)",
+    ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
+#: The advisory lock key that serialises event writers (any constant unique to this store).
+_EVENTS_WRITE_LOCK = 0x696C_6576  # "ilev"
+_ITEMS_WRITE_LOCK = 0x696C_6974  # "ilit"
 _EVENT_COLS = "event_id, user_id, item_id, type, value, ts, text, context"
 _SLATE_COLS = "request_id, user_id, policy, params, explore, propensity_method, context, ts"
 
@@ -133,6 +140,11 @@ class PostgresEventStore(EventStore):
     def _insert_events(self, rows: list[tuple[Any, ...]]) -> int:
         with self._lock, self._conn.transaction():
             cur = self._conn.cursor()
+            # Writers take turns until they commit, so sequence numbers become visible in
+            # order: a reader that has seen seq n has seen every event before it, and
+            # folding in "every event after my watermark" never skips one that another
+            # connection (a worker, another host) numbered earlier but committed later.
+            cur.execute("SELECT pg_advisory_xact_lock(%s)", (_EVENTS_WRITE_LOCK,))
             cur.execute(
                 "CREATE TEMP TABLE IF NOT EXISTS incoming (seq BIGSERIAL, event_id TEXT, user_id TEXT,"
                 " item_id TEXT, type TEXT, value DOUBLE PRECISION, ts BIGINT, text TEXT, context JSONB)"
@@ -150,12 +162,17 @@ class PostgresEventStore(EventStore):
 
     def _upsert_items(self, rows: list[tuple[Any, ...]]) -> None:
         with self._lock, self._conn.transaction():
-            self._conn.cursor().executemany(
-                "INSERT INTO items (item_id, title, text, categories, tags, attributes, created_at) "
-                "VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (item_id) DO UPDATE SET "
+            cur = self._conn.cursor()
+            # one writer at a time, so revisions become visible in order (as for events)
+            cur.execute("SELECT pg_advisory_xact_lock(%s)", (_ITEMS_WRITE_LOCK,))
+            (rev,) = cur.execute("SELECT COALESCE(MAX(rev), 0) + 1 FROM items").fetchone()
+            cur.executemany(
+                "INSERT INTO items (item_id, title, text, categories, tags, attributes, created_at, rev) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (item_id) DO UPDATE SET "
                 "title = excluded.title, text = excluded.text, categories = excluded.categories, "
-                "tags = excluded.tags, attributes = excluded.attributes, created_at = excluded.created_at",
-                rows,
+                "tags = excluded.tags, attributes = excluded.attributes, "
+                "created_at = excluded.created_at, rev = excluded.rev",
+                [(*r, rev) for r in rows],
             )
 
     def _upsert_users(self, rows: list[tuple[str, str]]) -> None:
@@ -182,6 +199,14 @@ class PostgresEventStore(EventStore):
                 f"SELECT seq, {_EVENT_COLS} FROM events WHERE seq > %s ORDER BY seq", (seq,)
             ).fetchall()
 
+    def has_user(self, user_id: str) -> bool:
+        """Whether any event of the user is stored."""
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT 1 FROM events WHERE user_id = %s LIMIT 1", (user_id,)
+            ).fetchone()
+            return row is not None
+
     def watermark(self) -> int:
         """Sequence number of the newest stored event (0 when none)."""
         with self._lock:
@@ -194,6 +219,23 @@ class PostgresEventStore(EventStore):
             if item_id is not None:
                 return self._conn.execute(f"{columns} WHERE item_id = %s", (item_id,)).fetchall()
             return self._conn.execute(f"{columns} ORDER BY pos").fetchall()
+
+    def _fetch_items_since(self, rev: int) -> list[tuple[Any, ...]]:
+        with self._lock:
+            return self._conn.execute(
+                "SELECT rev, item_id, title, text, categories, tags, attributes, created_at"
+                " FROM items WHERE rev > %s ORDER BY rev, pos",
+                (rev,),
+            ).fetchall()
+
+    def watermarks(self) -> tuple[int, int]:
+        """The newest event's sequence number and the newest item revision (0 when none)."""
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT (SELECT COALESCE(MAX(seq), 0) FROM events),"
+                " (SELECT COALESCE(MAX(rev), 0) FROM items)"
+            ).fetchone()
+            return int(row[0]), int(row[1])
 
     def _fetch_users(self) -> list[tuple[str, str]]:
         with self._lock:

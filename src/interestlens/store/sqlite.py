@@ -70,6 +70,10 @@ MIGRATIONS: list[list[str]] = [
             ts INTEGER NOT NULL)""",
         "CREATE INDEX feedback_request ON feedback (request_id, item_id)",
     ],
+    [  # items carry the revision of the write that last put them, so readers find the new ones
+        "ALTER TABLE items ADD COLUMN rev INTEGER NOT NULL DEFAULT 0",
+        "CREATE INDEX items_rev ON items (rev)",
+    ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -154,10 +158,11 @@ class SQLiteEventStore(EventStore):
 
     def _upsert_items(self, rows: list[tuple[Any, ...]]) -> None:
         with self._lock, _transaction(self._conn):
+            (rev,) = self._conn.execute("SELECT COALESCE(MAX(rev), 0) + 1 FROM items").fetchone()
             self._conn.executemany(
-                "INSERT OR REPLACE INTO items (item_id, title, text, categories, tags, attributes, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                rows,
+                "INSERT OR REPLACE INTO items (item_id, title, text, categories, tags, attributes,"
+                " created_at, rev) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [(*r, rev) for r in rows],
             )
 
     def _upsert_users(self, rows: list[tuple[str, str]]) -> None:
@@ -182,6 +187,14 @@ class SQLiteEventStore(EventStore):
                 f"SELECT seq, {_EVENT_COLS} FROM events WHERE seq > ? ORDER BY seq", (seq,)
             ).fetchall()
 
+    def has_user(self, user_id: str) -> bool:
+        """Whether any event of the user is stored."""
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT 1 FROM events WHERE user_id = ? LIMIT 1", (user_id,)
+            ).fetchone()
+            return row is not None
+
     def watermark(self) -> int:
         """Sequence number of the newest stored event (0 when none)."""
         with self._lock:
@@ -194,6 +207,23 @@ class SQLiteEventStore(EventStore):
             if item_id is not None:
                 return self._conn.execute(f"{columns} WHERE item_id = ?", (item_id,)).fetchall()
             return self._conn.execute(f"{columns} ORDER BY rowid").fetchall()
+
+    def _fetch_items_since(self, rev: int) -> list[tuple[Any, ...]]:
+        with self._lock:
+            return self._conn.execute(
+                "SELECT rev, item_id, title, text, categories, tags, attributes, created_at"
+                " FROM items WHERE rev > ? ORDER BY rev, rowid",
+                (rev,),
+            ).fetchall()
+
+    def watermarks(self) -> tuple[int, int]:
+        """The newest event's sequence number and the newest item revision (0 when none)."""
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT (SELECT COALESCE(MAX(seq), 0) FROM events),"
+                " (SELECT COALESCE(MAX(rev), 0) FROM items)"
+            ).fetchone()
+            return int(row[0]), int(row[1])
 
     def _fetch_users(self) -> list[tuple[str, str]]:
         with self._lock:

@@ -1,0 +1,68 @@
+"""One worker of ``interestlens serve --workers N``: the app factory each worker process runs.
+
+The parent binds the socket and starts N processes (uvicorn's supervisor); each calls
+:func:`app`, which opens the engine saved in the data directory on its own (the
+artefact's arrays are memory-mapped, so the workers share their pages), warms it and
+builds the app with ``follow_store`` on: before each answer about a user, a worker
+folds in what the others stored, and each swaps to a version a refit publishes.
+The parent passes the settings in the environment variable :data:`ENV`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI
+
+#: The environment variable holding a worker's settings (JSON).
+ENV = "INTERESTLENS_SERVE_WORKER"
+
+
+def spec(
+    data_dir: str | Path,
+    *,
+    threads: int | None = None,
+    follow_store: bool = True,
+    poll_seconds: float = 1.0,
+    refit_every: int = 0,
+    refit_interval: float = 0.0,
+    refit_threads: int | None = None,
+) -> str:
+    """The value of :data:`ENV` that makes :func:`app` serve ``data_dir`` with these settings."""
+    return json.dumps(
+        {
+            "data_dir": str(data_dir),
+            "threads": threads,
+            "follow_store": follow_store,
+            "poll_seconds": poll_seconds,
+            "refit_every": refit_every,
+            "refit_interval": refit_interval,
+            "refit_threads": refit_threads,
+        }
+    )
+
+
+def app() -> FastAPI:
+    """The app of one worker, configured by :data:`ENV` (see :func:`spec`)."""
+    from interestlens.engine import Engine
+    from interestlens.serve.app import create_app
+    from interestlens.serve.settings import ServeSettings
+    from interestlens.threads import pin
+
+    doc: dict[str, Any] = json.loads(os.environ[ENV])
+    pin(doc["threads"])
+    engine = Engine.open(doc["data_dir"])
+    if not engine.fitted:
+        raise RuntimeError(f"no fitted engine in {doc['data_dir']}")
+    engine.warm()
+    settings = ServeSettings(
+        follow_store=doc["follow_store"],
+        poll_seconds=doc["poll_seconds"],
+        refit_every=doc["refit_every"],
+        refit_interval=doc["refit_interval"],
+        refit_threads=doc["refit_threads"],
+    )
+    return create_app(engine, settings)

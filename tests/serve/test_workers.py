@@ -1,0 +1,186 @@
+"""`interestlens serve --workers 2` behaves as one service: what one worker takes, the other
+answers with; a background refit process publishes a version both swap to while every
+request is answered."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import LIGHT_HYBRID
+
+BIN = Path(sys.executable).parent / "interestlens"
+KEY = "workers-admin-key"
+
+
+@pytest.fixture(scope="module")
+def saved_dir(tmp_path_factory, ml_small, encoder, sentiment) -> Path:
+    """A data dir holding a saved light engine of 40 users (seconds to fit)."""
+    from interestlens.data import Dataset
+    from interestlens.engine import Config, Engine
+
+    users = ml_small.user_ids[:40]
+    events = ml_small.events[ml_small.events["user_id"].isin(users)]
+    items = ml_small.items[ml_small.items["item_id"].isin(events["item_id"])]
+    small = Dataset(events.reset_index(drop=True), items.reset_index(drop=True), name="ml-40")
+    data_dir = tmp_path_factory.mktemp("workers")
+    config = Config(data_dir=data_dir, hybrid_models=LIGHT_HYBRID)
+    Engine(config, encoder=encoder, sentiment=sentiment).fit(small).save()
+    return data_dir
+
+
+class Workers:
+    """A running `interestlens serve --workers 2` and one keep-alive connection to each worker."""
+
+    def __init__(self, data_dir: Path) -> None:
+        env = {**os.environ, "INTERESTLENS_API_KEY": KEY}
+        self.proc = subprocess.Popen(
+            [
+                *(str(BIN), "serve", "--data-dir", str(data_dir), "--port", "0"),
+                *("--workers", "2", "--refit-every", "0", "--refit-interval", "0"),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+            start_new_session=True,
+        )
+        text = ""
+        for line in self.proc.stdout:  # type: ignore[union-attr]
+            text += line
+            if line.startswith("try: curl"):
+                break
+        found = re.search(r"serving (http://127\.0\.0\.1:\d+)", text)
+        assert found, text
+        self.url = found.group(1)
+        self.by_worker: dict[int, httpx.Client] = {}
+        spare: list[httpx.Client] = []
+        deadline = time.monotonic() + 120
+        while len(self.by_worker) < 2:  # connections land on either worker: open until both
+            assert time.monotonic() < deadline, f"reached workers {list(self.by_worker)} only"
+            assert self.proc.poll() is None, self.proc.stderr.read()  # type: ignore[union-attr]
+            client = httpx.Client(base_url=self.url, headers={"X-API-Key": KEY}, timeout=60)
+            try:
+                health = client.get("/healthz").json()
+            except httpx.TransportError:
+                client.close()
+                time.sleep(0.2)
+                continue
+            if health["worker"] in self.by_worker:
+                spare.append(client)
+            else:
+                self.by_worker[health["worker"]] = client
+        for client in spare:
+            client.close()
+        self.a, self.b = self.by_worker.values()
+
+    def stop(self) -> None:
+        for client in self.by_worker.values():
+            client.close()
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+        self.proc.wait(60)
+
+
+@pytest.fixture(scope="module")
+def workers(saved_dir) -> Iterator[Workers]:
+    w = Workers(saved_dir)
+    yield w
+    w.stop()
+
+
+def _items(client: httpx.Client, user: str, k: int = 10) -> list[str]:
+    got = client.get(f"/v1/users/{user}/recommendations", params={"k": k})
+    assert got.status_code == 200, got.text
+    return [i["item_id"] for i in got.json()["items"]]
+
+
+def test_two_worker_processes_answer(workers):
+    assert (
+        len(
+            {workers.a.get("/healthz").json()["worker"], workers.b.get("/healthz").json()["worker"]}
+        )
+        == 2
+    )
+
+
+@pytest.mark.parametrize("direction", ["a to b", "b to a"])
+def test_an_event_taken_by_one_worker_counts_in_the_next_answer_of_the_other(workers, direction):
+    taker, other = (workers.a, workers.b) if direction == "a to b" else (workers.b, workers.a)
+    user = "3" if direction == "a to b" else "4"
+    before = other.get(f"/v1/users/{user}/interests").json()["n_events"]
+    top = _items(other, user)[0]
+    stored = taker.post("/v1/events", json={"user_id": user, "item_id": top, "type": "click"})
+    assert stored.json()["stored"] == 1
+    assert top not in _items(other, user)  # not served back by the worker that did not take it
+    assert other.get(f"/v1/users/{user}/interests").json()["n_events"] == before + 1
+
+
+def test_an_item_put_at_one_worker_is_recommended_by_the_other(workers, saved_dir):
+    user = "21"
+    top = workers.b.get(f"/v1/users/{user}/interests").json()["interests"][0]
+    from interestlens.engine import Engine
+
+    member = sorted(Engine.open(saved_dir).snapshot.taxonomy.members(top["interest_id"]))[0]
+    fields = {
+        k: v
+        for k, v in workers.a.get(f"/v1/items/{member}").json().items()
+        if k in ("title", "categories", "tags")
+    }
+    put = workers.a.put("/v1/items/new-at-a", json=fields)
+    assert put.status_code == 200, put.text
+    recs = workers.b.get(f"/v1/users/{user}/recommendations", params={"explain": "true"}).json()
+    assert recs["items"][-1]["item_id"] == "new-at-a"
+    assert recs["items"][-1]["reason"].startswith("new in the catalogue")
+    similar = workers.b.get(f"/v1/items/{member}/similar", params={"k": 1}).json()
+    assert similar["items"][0]["item_id"] == "new-at-a"
+
+
+def test_a_background_refit_reaches_both_workers_and_every_request_is_answered(workers):
+    before = {
+        pid: c.get("/healthz").json()["model_version"] for pid, c in workers.by_worker.items()
+    }
+    assert len(set(before.values())) == 1
+    version = next(iter(before.values()))
+    workers.a.post("/v1/events", json={"user_id": "refit-w", "item_id": "1", "type": "click"})
+    started = workers.b.post("/v1/admin/refit").json()
+    assert started["started"] and started["how"] == "process", started
+    statuses: list[int] = []
+    failures: list[str] = []
+    stop = threading.Event()
+
+    def load() -> None:
+        with httpx.Client(base_url=workers.url, headers={"X-API-Key": KEY}, timeout=60) as own:
+            while not stop.is_set():
+                try:
+                    statuses.append(own.get("/v1/users/5/recommendations").status_code)
+                except httpx.HTTPError as exc:
+                    failures.append(repr(exc))
+
+    threads = [threading.Thread(target=load) for _ in range(2)]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + 300
+    try:
+        while {c.get("/healthz").json()["model_version"] for c in workers.by_worker.values()} != {
+            version + 1
+        }:
+            assert time.monotonic() < deadline, "the new version did not reach both workers"
+            time.sleep(0.2)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(60)
+    assert not failures and statuses and set(statuses) == {200}, (failures[:3], set(statuses))
+    for client in workers.by_worker.values():  # the event taken before the refit is in it
+        assert client.get("/v1/users/refit-w/interests").json()["n_events"] == 1
