@@ -8,20 +8,43 @@ after each, so a refit knows which stored events it holds.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from interestlens.engine.snapshot import Snapshot
 from interestlens.interests.profile import UserState
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class UserEntry:
-    """One user's state since the snapshot: all their events (the snapshot's, then the new) and profile."""
+    """One user's state since the snapshot: their profile state, and all their events.
 
-    events: pd.DataFrame
+    ``parts`` are where the user's events are, in order: ``(frame, rows)`` pairs (the
+    snapshot's events, then each batch's; ``rows`` ``None`` for the whole frame).
+    :attr:`events` gathers them on first reading only, so taking a batch of events of
+    many users costs no copy per user.
+    """
+
     state: UserState
+    parts: tuple[tuple[pd.DataFrame, np.ndarray | None], ...]
+
+    @functools.cached_property
+    def events(self) -> pd.DataFrame:
+        """Every event of the user: the snapshot's, then the new, in arrival order."""
+        frames = [f if rows is None else f.take(rows) for f, rows in self.parts]
+        kept = [f for f in frames if len(f)] or frames[:1]
+        return kept[0] if len(kept) == 1 else pd.concat(kept, ignore_index=True)
+
+    def then(self, state: UserState, batch: pd.DataFrame, rows: np.ndarray) -> UserEntry:
+        """The entry after the user's ``rows`` of ``batch``, with its new state."""
+        joined = self.__dict__.get("events")  # gathered already: start from that
+        part = (batch, rows)
+        return UserEntry(
+            state, ((joined, None), part) if joined is not None else (*self.parts, part)
+        )
 
 
 @dataclass(frozen=True)
@@ -49,23 +72,24 @@ class Ledger:
         return self._users.get(user_id)
 
     def add(self, events: pd.DataFrame, watermark: int) -> None:
-        """Fold a batch of new events (any users) into their entries."""
+        """Fold a batch of new events (any users) into their entries, all users in one pass."""
         if len(events) == 0:
             return
         snap = self.snapshot
         self._batches.append(Batch(int(watermark), events))
-        users = events["user_id"].astype(str)
-        for user, mine in events.groupby(users, sort=False):
-            user = str(user)
-            old = self._users.get(user)
-            if old is None:
-                before = snap.user_events(user)
-                state = snap.profiler.user_state(user)
-            else:
-                before, state = old.events, old.state
-            self._users[user] = UserEntry(
-                pd.concat([before, mine], ignore_index=True) if len(before) else mine,
-                snap.profiler.fold(mine, state),
+        groups = events.groupby(events["user_id"].astype(str), sort=False).indices
+        old = {user: self._users.get(user) for user in groups}
+        states = snap.profiler.fold_many(
+            events,
+            {u: e.state if e is not None else snap.profiler.user_state(u) for u, e in old.items()},
+        )
+        for user, rows in groups.items():
+            entry = old[user]
+            self._users[user] = (
+                # the snapshot's rows copied now: a forget replaces the snapshot's dataset
+                UserEntry(states[user], ((snap.user_events(user), None), (events, rows)))
+                if entry is None
+                else entry.then(states[user], events, rows)
             )
 
     @property

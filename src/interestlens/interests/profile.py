@@ -24,7 +24,7 @@ rests on ratings at the mean) has shares that differ by up to 1.0.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -403,18 +403,48 @@ class InterestProfiler:
         state since a fit beside the fitted profiler, which readers share and nothing
         writes to.
         """
-        n_fine = self.long_.shape[1]
-        if state is None:
-            state = UserState(np.zeros(n_fine), np.zeros(n_fine), float("nan"), 0)
         if len(events) == 0:
-            return state
-        long, short = state.long[None, :].copy(), state.short[None, :].copy()
-        ref = np.array([state.ref])
-        n = np.array([state.n_events], dtype=np.int64)
-        texts = self._fold(long, short, ref, n, np.zeros(len(events), dtype=np.int64), events)
-        return UserState(
-            long[0], short[0], float(ref[0]), int(n[0]), state.texts + tuple(t for _, t in texts)
-        )
+            return state if state is not None else self._empty_state()
+        (user,) = {str(u) for u in events["user_id"]}
+        return self.fold_many(events, {user: state})[user]
+
+    def fold_many(
+        self, events: pd.DataFrame, states: Mapping[str, UserState | None]
+    ) -> dict[str, UserState]:
+        """:meth:`fold` for many users in one pass: each user's state with their events folded in.
+
+        ``states`` maps every user of ``events`` to where they start (as for
+        :meth:`fold`). One pass over a batch costs about what one user's fold does, so a
+        server folds a batch of events of many users at once.
+        """
+        users = list(states)
+        at = {u: i for i, u in enumerate(users)}
+        n_fine = self.long_.shape[1]
+        long, short = np.zeros((len(users), n_fine)), np.zeros((len(users), n_fine))
+        ref = np.full(len(users), np.nan)
+        n = np.zeros(len(users), dtype=np.int64)
+        for i, state in enumerate(states.values()):
+            if state is not None:
+                long[i], short[i], ref[i], n[i] = state.long, state.short, state.ref, state.n_events
+        rows = np.array([at[str(u)] for u in events["user_id"]], dtype=np.int64)
+        texts: dict[str, list[UserText]] = {}
+        if len(events):
+            for user, text in self._fold(long, short, ref, n, rows, events):
+                texts.setdefault(user, []).append(text)
+        return {
+            u: UserState(
+                long[i],
+                short[i],
+                float(ref[i]),
+                int(n[i]),
+                (states[u].texts if states[u] is not None else ()) + tuple(texts.get(u, ())),
+            )
+            for u, i in at.items()
+        }
+
+    def _empty_state(self) -> UserState:
+        n_fine = self.long_.shape[1]
+        return UserState(np.zeros(n_fine), np.zeros(n_fine), float("nan"), 0)
 
     def forget_user(self, user_id: str) -> bool:
         r"""Erase one user's profile (their row's signal, event count and texts); ``True`` if known.
