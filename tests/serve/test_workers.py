@@ -184,3 +184,21 @@ def test_a_background_refit_reaches_both_workers_and_every_request_is_answered(w
     assert not failures and statuses and set(statuses) == {200}, (failures[:3], set(statuses))
     for client in workers.by_worker.values():  # the event taken before the refit is in it
         assert client.get("/v1/users/refit-w/interests").json()["n_events"] == 1
+
+
+def test_a_user_erased_at_one_worker_is_gone_at_the_other(workers):
+    user = "erase-w"
+    workers.a.post("/v1/events", json={"user_id": user, "item_id": "1", "type": "click"})
+    assert workers.b.get(f"/v1/users/{user}/interests").json()["n_events"] == 1
+    erased = workers.a.delete(f"/v1/users/{user}")
+    assert erased.status_code == 200 and erased.json()["events_deleted"] == 1
+    assert workers.b.get(f"/v1/users/{user}/interests").json()["n_events"] == 0
+    assert _items(workers.b, user) == _items(workers.b, "never-seen")  # a stranger again
+
+
+def test_a_fitted_user_erased_at_one_worker_is_gone_at_the_other(workers):
+    user = "7"  # in the saved version: the erasure rewrites it, the other worker swaps to it
+    assert workers.b.get(f"/v1/users/{user}/interests").json()["n_events"] > 0
+    assert workers.a.delete(f"/v1/users/{user}").json()["components"]["artefacts"]
+    assert workers.b.get(f"/v1/users/{user}/interests").json()["n_events"] == 0
+    assert _items(workers.b, user) == _items(workers.b, "never-seen")

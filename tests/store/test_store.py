@@ -238,8 +238,8 @@ def test_item_revisions_find_what_others_put(tmp_path):
     path = tmp_path / "items.db"
     with open_store(path) as a, open_store(path) as b:  # two processes' connections
         a.upsert_items([Item("i1", title="Alien"), Item("i2", title="Heat")])
-        events, rev = b.watermarks()
-        assert (events, rev) == (0, 1)
+        events, rev, erasures = b.watermarks()
+        assert (events, rev, erasures) == (0, 1, 0)
         a.upsert_items([Item("i2", title="Heat, replaced")])
         a.upsert_items([Item("i3", title="Ran")])
         later, new_rev = b.items_since(rev)
@@ -255,6 +255,16 @@ def test_a_version_three_store_keeps_its_items_at_revision_zero(tmp_path):
     conn.execute("INSERT INTO items (item_id, title) VALUES ('old', 'Old')")
     conn.close()
     with open_store(path) as st:
-        assert st.schema_version == 4 and st.watermarks() == (0, 0)
+        assert st.schema_version == 4 and st.watermarks() == (0, 0, 0)
         st.upsert_items([Item("new", title="New")])
         assert st.items_since(0)[0]["item_id"].tolist() == ["new"]
+
+
+def test_erasures_are_counted_for_other_processes(tmp_path):
+    path = tmp_path / "erase.db"
+    with open_store(path) as a, open_store(path) as b:
+        a.append([Event("u1", "i1", "click", event_id="e1")])
+        assert b.watermarks()[2] == 0
+        a.forget_user("u1")
+        a.forget_user("nobody")  # an erasure all the same: others must look
+        assert b.watermarks()[2] == 2

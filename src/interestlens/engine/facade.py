@@ -188,6 +188,12 @@ class _Live:
         twin.policies, twin.policy_lock = self.policies, self.policy_lock
         return twin
 
+    def with_ledger(self, ledger: Ledger) -> _Live:
+        """The same snapshot, items and policies with ``ledger``."""
+        twin = _Live(self.snapshot, ledger, self.catalogue)
+        twin.policies, twin.policy_lock = self.policies, self.policy_lock
+        return twin
+
     def with_catalogue(self, catalogue: Catalogue) -> _Live:
         """The same snapshot, ledger and policies with ``catalogue``."""
         twin = _Live(self.snapshot, self.ledger, catalogue)
@@ -246,6 +252,7 @@ class Engine:
         # _fit_items is in the snapshot's fit; up to _items, in the catalogue too
         self._fit_items = 0
         self._items = 0
+        self._erasures = 0  # the store's count of erasures this engine's ledger reflects
         self._reloading = threading.Lock()  # one reload at a time
 
     @classmethod
@@ -337,8 +344,10 @@ class Engine:
         """
         if self._live is None:
             return 0
-        events, items = self.slate_store.watermarks()
-        if events <= self._folded() and items <= self._items:
+        events, items, erasures = self.slate_store.watermarks()
+        if erasures != self._erasures:
+            self._erased_elsewhere()
+        elif events <= self._folded() and items <= self._items:
             return 0
         with self._write:
             live = self._view()
@@ -347,6 +356,28 @@ class Engine:
             self._fold_items()
             live = self._view()
             return live.ledger.n_events - before[0] + max(0, len(live.catalogue.added) - before[1])
+
+    def _erased_elsewhere(self) -> None:
+        """Another process erased users: drop them here too.
+
+        The erasing process rewrote the saved version when its snapshot held them: swap
+        that in. Either way the ledger is rebuilt from the store (which no longer holds
+        their events), and the users it loses are forgotten by the policies.
+        """
+        if self._version is not None and self.reload():
+            return
+        with self._write:
+            live = self._view()
+            erasures = self.slate_store.watermarks()[2]  # before reading: a later one reruns
+            ledger = Ledger(live.snapshot)
+            frame, mark = self.slate_store.events_since(live.snapshot.watermark)
+            ledger.add(frame, mark)
+            gone = set(live.ledger.users()) - set(ledger.users())
+            self._live = live.with_ledger(ledger)
+            for user in gone:
+                for policy in live.policies.values():
+                    policy.forget_user(user)
+            self._erasures = erasures
 
     def _fold_items(self) -> None:
         """Make live every item stored after revision ``_items`` (caller holds the write lock).
@@ -505,7 +536,7 @@ class Engine:
         with self._fitting:
             with self._write:
                 previous = self._live.snapshot if self._live is not None else None
-                mark, items = store.watermarks()
+                mark, items, _ = store.watermarks()
                 if dataset is None:
                     dataset = store.to_dataset()
                 self._forgotten_during_fit = set()
@@ -572,6 +603,7 @@ class Engine:
         old = self._live.catalogue.added if self._live is not None else {}
         pending = {i: a for i, a in old.items() if snapshot.item_ids.get_indexer([i])[0] < 0}
         live = _Live(snapshot, catalogue=Catalogue(snapshot, pending))
+        self._erasures = self.slate_store.watermarks()[2]  # before reading the events
         frame, mark = self.slate_store.events_since(snapshot.watermark)
         live.ledger.add(frame, mark)
         if snapshot.recommender is not None:

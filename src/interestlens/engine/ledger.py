@@ -115,6 +115,10 @@ class Ledger:
         self._batches = batches
         return dropped
 
+    def users(self) -> list[str]:
+        """The users with an entry."""
+        return list(self._users)
+
     @property
     def n_users(self) -> int:
         """Users with an entry."""

@@ -270,8 +270,13 @@ class EventStore(abc.ABC):
         """``(rev, *item columns)`` of every item put after revision ``rev``, oldest first."""
 
     @abc.abstractmethod
-    def watermarks(self) -> tuple[int, int]:
-        """The newest event's sequence number and the newest item revision (0 when none)."""
+    def watermarks(self) -> tuple[int, int, int]:
+        """The newest event's sequence number, the newest item revision, the erasures made (0 when none).
+
+        A reader that remembers them knows from one query whether another process
+        stored events (:meth:`events_since`), put items (:meth:`items_since`) or erased
+        a user (:meth:`forget_user` counts each erasure) since it last looked.
+        """
 
     @abc.abstractmethod
     def has_user(self, user_id: str) -> bool:
@@ -413,7 +418,7 @@ class EventStore(abc.ABC):
         >>> from interestlens.data import Item
         >>> with open_store("sqlite://:memory:") as store:
         ...     _ = store.upsert_items([Item("i1", title="Alien")])
-        ...     _, rev = store.watermarks()
+        ...     _, rev, _ = store.watermarks()
         ...     _ = store.upsert_items([Item("i2", title="Heat")])
         ...     later, new_rev = store.items_since(rev)
         ...     (later["item_id"].tolist(), new_rev)

@@ -228,14 +228,15 @@ class PostgresEventStore(EventStore):
                 (rev,),
             ).fetchall()
 
-    def watermarks(self) -> tuple[int, int]:
-        """The newest event's sequence number and the newest item revision (0 when none)."""
+    def watermarks(self) -> tuple[int, int, int]:
+        """The newest event's sequence number, the newest item revision, the erasures made (0 when none)."""
         with self._lock:
             row = self._conn.execute(
                 "SELECT (SELECT COALESCE(MAX(seq), 0) FROM events),"
-                " (SELECT COALESCE(MAX(rev), 0) FROM items)"
+                " (SELECT COALESCE(MAX(rev), 0) FROM items),"
+                " (SELECT COALESCE(MAX(value::bigint), 0) FROM meta WHERE key = 'erasures')"
             ).fetchone()
-            return int(row[0]), int(row[1])
+            return int(row[0]), int(row[1]), int(row[2])
 
     def _fetch_users(self) -> list[tuple[str, str]]:
         with self._lock:
@@ -301,6 +302,10 @@ class PostgresEventStore(EventStore):
             self._conn.execute("DELETE FROM users WHERE user_id = %s", (user_id,))
             for stmt in ERASE_SLATES_SQL:
                 self._conn.execute(stmt.format(p="%s"), (user_id,))
+            self._conn.execute(
+                "INSERT INTO meta (key, value) VALUES ('erasures', '1') ON CONFLICT (key) "
+                "DO UPDATE SET value = (meta.value::bigint + 1)::text"
+            )
             return int(n)
 
     def close(self) -> None:

@@ -216,14 +216,15 @@ class SQLiteEventStore(EventStore):
                 (rev,),
             ).fetchall()
 
-    def watermarks(self) -> tuple[int, int]:
-        """The newest event's sequence number and the newest item revision (0 when none)."""
+    def watermarks(self) -> tuple[int, int, int]:
+        """The newest event's sequence number, the newest item revision, the erasures made (0 when none)."""
         with self._lock:
             row = self._conn.execute(
                 "SELECT (SELECT COALESCE(MAX(seq), 0) FROM events),"
-                " (SELECT COALESCE(MAX(rev), 0) FROM items)"
+                " (SELECT COALESCE(MAX(rev), 0) FROM items),"
+                " (SELECT COALESCE(MAX(CAST(value AS INTEGER)), 0) FROM meta WHERE key = 'erasures')"
             ).fetchone()
-            return int(row[0]), int(row[1])
+            return int(row[0]), int(row[1]), int(row[2])
 
     def _fetch_users(self) -> list[tuple[str, str]]:
         with self._lock:
@@ -289,6 +290,10 @@ class SQLiteEventStore(EventStore):
             self._conn.execute("DELETE FROM users WHERE user_id = ?", (user_id,))
             for stmt in ERASE_SLATES_SQL:
                 self._conn.execute(stmt.format(p="?"), (user_id,))
+            self._conn.execute(
+                "INSERT INTO meta (key, value) VALUES ('erasures', '1') ON CONFLICT (key) "
+                "DO UPDATE SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT)"
+            )
             return int(n)
 
     def close(self) -> None:
