@@ -307,3 +307,116 @@ def test_typed_columns_are_checked_without_a_loop_when_they_fit():
         0: "user_id has type datetime (Timestamp('2024-01-01 00:00:00+0000',...); "
         "ids must be strings or integers"  # values are cut to 40 characters
     }
+
+
+# ----- timestamps beyond what nanoseconds hold (1677-09-22 .. 2262-04-11): a rejected row --
+def test_far_datetimes_from_records_are_rejected_by_row_not_raised():
+    import datetime as dt
+
+    from interestlens.data import Dataset
+
+    utc = dt.timezone.utc
+    records = [
+        {"user_id": "u", "item_id": "a", "timestamp": dt.datetime(74, 1, 1, tzinfo=utc)},
+        {"user_id": "u", "item_id": "b", "timestamp": dt.datetime(9999, 12, 31, 23, 59)},
+        {"user_id": "u", "item_id": "c", "timestamp": dt.datetime(2020, 1, 1, tzinfo=utc)},
+        {"user_id": "u", "item_id": "d", "timestamp": dt.date(74, 1, 1)},
+    ]
+    ds = Dataset.from_records(records)
+    assert ds.events["item_id"].tolist() == ["c"]
+    assert [(r.row, r.reason) for r in ds.report.rejections] == [
+        (1, "timestamp 0074-01-01T00:00:00+00:00 outside 1970–2099"),
+        (2, "timestamp 9999-12-31T23:59:00 outside 1970–2099"),
+        (4, "timestamp 0074-01-01 outside 1970–2099"),
+    ]
+    # A column of nothing but far datetimes (pandas makes it datetime64[us]) too.
+    ds = Dataset.from_records(records[:1])
+    assert len(ds.events) == 0 and ds.report.rejected == 1
+
+
+def test_far_date_time_strings_from_records_are_rejected_by_row_not_raised():
+    from interestlens.data import Dataset
+
+    stamps = [
+        "0074-01-01T00:00:00Z",
+        "9999-12-31T23:59:59-23:59",  # year 10000 in UTC
+        "0000-01-01T00:00:00Z",
+        "2020-01-01T00:00:00+05:00",
+    ]
+    ds = Dataset.from_records(
+        [{"user_id": "u", "item_id": str(i), "timestamp": t} for i, t in enumerate(stamps)]
+    )
+    assert ds.events["item_id"].tolist() == ["3"]
+    assert ds.events["timestamp"].iloc[0] == pd.Timestamp("2019-12-31T19:00:00Z")
+    assert [(r.row, r.reason) for r in ds.report.rejections] == [
+        (1, "timestamp '0074-01-01T00:00:00Z' outside 1970–2099"),
+        (2, "timestamp '9999-12-31T23:59:59-23:59' outside 1970–2099"),
+        (3, "timestamp '0000-01-01T00:00:00Z' outside 1970–2099"),
+    ]
+
+
+@pytest.mark.parametrize("chunk", [{}, {"chunk_size": 2}])
+def test_far_timestamps_in_a_file_are_rejected_by_row_not_raised(tmp_path, chunk):
+    from interestlens.datasets import load
+
+    f = tmp_path / "events.csv"
+    f.write_text(
+        "user_id,item_id,type,timestamp\n"
+        "u,a,view,0074-01-01T00:00:00Z\n"
+        "u,b,view,1e300\n"
+        "u,c,view,-99999999999999\n"
+        "u,d,view,2020-01-01T00:00:00Z\n"
+        "u,e,view,99999999999999999999999\n"
+        "u,f,view,9999-12-31\n"
+    )
+    ds = load(f, **chunk)
+    assert ds.events["item_id"].tolist() == ["d"]
+    assert [(r.row, r.reason) for r in ds.report.rejections] == [
+        (1, "timestamp '0074-01-01T00:00:00Z' outside 1970–2099"),
+        (2, "timestamp '1e300' outside 1970–2099 (wrong unit?)"),
+        (3, "timestamp '-99999999999999' outside 1970–2099 (wrong unit?)"),
+        (5, "timestamp '99999999999999999999999' outside 1970–2099 (wrong unit?)"),
+        (6, "timestamp '9999-12-31' outside 1970–2099"),
+    ]
+
+
+def test_far_timestamps_in_typed_files_are_rejected_by_row_not_raised(tmp_path):
+    import datetime as dt
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from interestlens.datasets import load
+
+    f = tmp_path / "events.jsonl"
+    rows = [
+        {"user_id": "u", "item_id": "a", "type": "view", "timestamp": -1e20},
+        {"user_id": "u", "item_id": "b", "type": "view", "timestamp": 1e300},
+        {"user_id": "u", "item_id": "c", "type": "view", "timestamp": 1577836800},
+    ]
+    f.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    ds = load(f)
+    assert ds.events["item_id"].tolist() == ["c"]
+    assert [(r.row, r.reason) for r in ds.report.rejections] == [
+        (1, "timestamp -1e+20 outside 1970–2099 (wrong unit?)"),
+        (2, "timestamp 1e+300 outside 1970–2099 (wrong unit?)"),
+    ]
+
+    f = tmp_path / "events.parquet"
+    stamps = [dt.datetime(74, 1, 1), dt.datetime(2020, 1, 1)]
+    pq.write_table(
+        pa.table(
+            {
+                "user_id": ["u", "u"],
+                "item_id": ["a", "b"],
+                "type": ["view", "view"],
+                "timestamp": pa.array(stamps, pa.timestamp("us", tz="UTC")),
+            }
+        ),
+        f,
+    )
+    ds = load(f)
+    assert ds.events["item_id"].tolist() == ["b"]
+    assert [(r.row, r.reason) for r in ds.report.rejections] == [
+        (1, "timestamp 0074-01-01T00:00:00+00:00 outside 1970–2099")
+    ]

@@ -188,3 +188,42 @@ def test_an_item_without_words_is_422_and_not_stored(http):
     answer = http.put("/v1/items/wordless", json={"attributes": {"price": 3}}, headers=auth())
     assert "wordless" in assert_error(answer, 422, "invalid")["message"]
     assert_error(http.get("/v1/items/wordless", headers=auth()), 404, "not_found")
+
+
+def test_a_date_time_out_of_range_rejects_its_event_not_the_batch(http):
+    """Year 0074 (beyond what the engine's nanoseconds hold) is a rejection by index."""
+    w = auth("write")
+    good = {"user_id": "far-u", "item_id": "1", "type": "click"}
+    answer = http.post(
+        "/v1/events",
+        json={
+            "events": [
+                {**good, "timestamp": "0074-01-01T00:00:00Z"},
+                {**good, "timestamp": "2024-05-01T12:00:00Z"},
+            ]
+        },
+        headers=w,
+    )
+    assert answer.status_code == 200, answer.text
+    out = answer.json()
+    assert (out["stored"], out["rejected"]) == (1, 1)
+    [rejection] = out["rejections"]
+    assert rejection["index"] == 0
+    assert "timestamp" in rejection["reason"] and "0074-01-01" in rejection["reason"]
+    # Well-formed RFC 3339 that Python's datetime cannot hold either, and far offsets.
+    far = ["0000-01-01T00:00:00Z", "9999-12-31T23:59:59-23:59", "2016-12-31T23:59:60Z"]
+    answer = http.post(
+        "/v1/events",
+        json={"events": [{**good, "item_id": "2", "timestamp": t} for t in far] + [good]},
+        headers=w,
+    )
+    assert answer.status_code == 200, answer.text
+    out = answer.json()
+    assert out["stored"] == 1
+    assert [r["index"] for r in out["rejections"]] == [0, 1, 2]
+    assert all("timestamp" in r["reason"] for r in out["rejections"])
+    # A wrong type is still a 422 for the request, naming the field.
+    answer = http.post(
+        "/v1/events", json={"events": [good, {**good, "timestamp": 1e20}]}, headers=w
+    )
+    assert assert_error(answer, 422)["field"] == "body.events[1].timestamp"

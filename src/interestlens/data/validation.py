@@ -48,6 +48,9 @@ FieldKind = Literal["id", "number", "timestamp", "text"]
 _TS_MIN = pd.Timestamp("1970-01-01", tz="UTC")
 _TS_MAX = pd.Timestamp("2100-01-01", tz="UTC")
 TIMESTAMP_DTYPE = "datetime64[ns, UTC]"
+# What a nanosecond timestamp can hold (1677-09-21 00:12:43 to 2262-04-11 23:47:16), on whole days.
+_NS_MIN = pd.Timestamp("1677-09-22", tz="UTC")
+_NS_MAX = pd.Timestamp("2262-04-11", tz="UTC")
 
 
 @dataclass(frozen=True)
@@ -250,6 +253,15 @@ def _short(v: Any) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
+def _timestamp_text(v: Any) -> str:
+    """A timestamp as given, for a reason: a date-time in ISO 8601, else its repr."""
+    if isinstance(v, dt.date):  # datetime and pandas.Timestamp too
+        return v.isoformat()
+    if isinstance(v, np.datetime64):
+        return str(v)
+    return _short(v)
+
+
 def _fits(v: Any, kind: str) -> bool:
     if isinstance(v, bool | np.bool_):
         return False
@@ -330,18 +342,38 @@ def _nones(index: pd.Index) -> pd.Series:
     return pd.Series([None] * len(index), index=index, dtype=object)
 
 
+def _ns(ts: pd.Series) -> pd.Series:
+    """UTC timestamps of any resolution as nanoseconds, never failing on the range.
+
+    Pandas parses a date-time (``datetime(74, 1, 1)``, ``"9999-12-31"``) at micro- or
+    second resolution, whose range is far wider; one outside what nanoseconds hold
+    becomes :data:`_NS_MIN` (or :data:`_NS_MAX`), which the 1970–2099 check then reports
+    with the value given, instead of the conversion raising for the whole chunk.
+    """
+    if ts.dtype == TIMESTAMP_DTYPE:
+        return ts
+    ts = ts.mask(ts < _NS_MIN, _NS_MIN).mask(ts > _NS_MAX, _NS_MAX)
+    return ts.astype(TIMESTAMP_DTYPE)
+
+
 def _parse_timestamps(raw: pd.Series, unit: str) -> tuple[pd.Series, np.ndarray]:
-    """Parse a column to UTC timestamps; returns the parsed series and a bad-value mask."""
+    """Parse a column to UTC timestamps; returns the parsed series and a bad-value mask.
+
+    A value beyond what nanoseconds hold (year 74, year 9999, 10**30 seconds) is
+    pinned to the nearest end of that range rather than called unparsable, so that the
+    range check rejects its row by name.
+    """
     if pd.api.types.is_datetime64_any_dtype(raw.dtype):
         ts = raw.dt.tz_localize("UTC") if raw.dt.tz is None else raw.dt.tz_convert("UTC")
-        return ts.astype(TIMESTAMP_DTYPE), np.zeros(len(raw), dtype=bool)
+        return _ns(ts), np.zeros(len(raw), dtype=bool)
     num = pd.to_numeric(raw, errors="coerce")
     ts = pd.Series(pd.NaT, index=raw.index, dtype=TIMESTAMP_DTYPE)
     is_num = num.notna().to_numpy()
     if is_num.any():
         vals = num.to_numpy(dtype="float64")[is_num]
         scale = {"s": 10**9, "ms": 10**6, "us": 10**3, "ns": 1}[unit]
-        ns = vals * scale
+        with np.errstate(over="ignore"):  # 1e300 s overflows to inf: pinned below
+            ns = vals * scale
         ok = np.isfinite(ns) & (np.abs(ns) < 9.2e18)
         conv = np.full(len(vals), np.datetime64("NaT"), dtype="datetime64[ns]")
         conv[ok] = np.round(ns[ok]).astype(np.int64).astype("datetime64[ns]")
@@ -350,15 +382,15 @@ def _parse_timestamps(raw: pd.Series, unit: str) -> tuple[pd.Series, np.ndarray]
         conv[exact] = (vals[exact].astype(np.int64) * scale).astype("datetime64[ns]")
         # Too large for nanoseconds (milliseconds read as seconds, say): saturate, so that the
         # range check reports it instead of calling it unparsable.
-        far = np.isfinite(ns) & ~ok
-        conv[far] = np.where(ns[far] > 0, np.iinfo(np.int64).max, np.iinfo(np.int64).min + 1)
+        far = np.isfinite(vals) & ~ok
+        conv[far] = np.where(vals[far] > 0, np.iinfo(np.int64).max, np.iinfo(np.int64).min + 1)
         ts.iloc[np.flatnonzero(is_num)] = pd.to_datetime(conv, utc=True)
     is_text = ~is_num & ~_blank(raw)
     if is_text.any():
         parsed = pd.to_datetime(
             raw[is_text].astype(str), errors="coerce", utc=True, format="ISO8601"
         )
-        ts.iloc[np.flatnonzero(is_text)] = parsed.astype(TIMESTAMP_DTYPE)
+        ts.iloc[np.flatnonzero(is_text)] = _ns(parsed)
     bad = ts.isna().to_numpy() & ~_blank(raw)
     return ts, bad
 
@@ -584,9 +616,22 @@ class EventValidator:
             traw = raw["timestamp"].tolist()
             if not opts.allow_missing_timestamp:
                 flag(_blank(raw["timestamp"]) & ~wrong["timestamp"], "missing timestamp")
-            flag(bad_ts, [f"unparsable timestamp {t!r}" for t in traw])
-            oor = ((ts < _TS_MIN) | (ts >= _TS_MAX)).to_numpy(dtype=bool)
-            flag(oor, [f"timestamp {t!r} outside 1970–2099 (wrong unit?)" for t in traw])
+            flag_at({i: f"unparsable timestamp {_short(traw[i])}" for i in np.flatnonzero(bad_ts)})
+            oor = np.flatnonzero(((ts < _TS_MIN) | (ts >= _TS_MAX)).to_numpy(dtype=bool))
+            if len(oor):
+                given = raw["timestamp"].iloc[oor]
+                numeric = (  # a number in the wrong unit is the likely mistake
+                    pd.Series(False, index=given.index)
+                    if pd.api.types.is_datetime64_any_dtype(given.dtype)
+                    else pd.to_numeric(given, errors="coerce").notna()
+                )
+                flag_at(
+                    {
+                        i: f"timestamp {_timestamp_text(traw[i])} outside 1970–2099"
+                        + (" (wrong unit?)" if is_num else "")
+                        for i, is_num in zip(oor.tolist(), numeric.tolist(), strict=True)
+                    }
+                )
         else:
             ts = pd.Series(pd.NaT, index=raw.index, dtype=TIMESTAMP_DTYPE)
 

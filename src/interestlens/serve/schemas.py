@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timezone
 from typing import Annotated, Any, Literal
 
@@ -12,7 +13,11 @@ from pydantic import (
     ConfigDict,
     Discriminator,
     Field,
+    PlainSerializer,
     Tag,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
 )
 
 
@@ -50,13 +55,49 @@ def _representable(value: datetime) -> datetime:
 
 
 #: A date-time given as an RFC 3339 string, as the spec documents it (a number is refused),
-#: within what the engine can hold (1677-09-22 to 2262-04-11; events outside 1970 to 2099
-#: are then rejected one by one by the engine).
+#: within what the engine can hold (1677-09-22 to 2262-04-11): an item's ``created_at``.
 DateTime = Annotated[
     datetime,
     BeforeValidator(_date_time_text),
     AfterValidator(_representable),
     Field(description="RFC 3339, between 1677-09-22 and 2262-04-11."),
+]
+#: RFC 3339's grammar (section 5.6), which allows what Python's datetime cannot hold: year
+#: 0000 and a leap second (``23:59:60``).
+_RFC3339 = re.compile(
+    r"\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])[Tt ]([01]\d|2[0-3]):[0-5]\d:([0-5]\d|60)"
+    r"(\.\d+)?([Zz]|[+-]([01]\d|2[0-3]):[0-5]\d)"
+)
+
+
+def _rfc3339_as_given(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+    """A date-time; an RFC 3339 one Python cannot hold (year 0000) passes on as its text.
+
+    The engine then rejects that event by its index with the value in the reason, as it
+    does any event outside 1970 to 2099, instead of the whole request being refused.
+    """
+    try:
+        return handler(value)
+    except ValidationError:
+        if isinstance(value, str) and _RFC3339.fullmatch(value):
+            return value
+        raise
+
+
+#: An event's time: any RFC 3339 date-time (a number is refused). The engine rejects an
+#: event outside 1970 to 2099 by its index, year 74 as much as 1969, and stores the rest
+#: of the batch, so the range is not a reason to refuse the whole request (422).
+EventTime = Annotated[
+    datetime,
+    BeforeValidator(_date_time_text),
+    WrapValidator(_rfc3339_as_given),
+    PlainSerializer(lambda v: v, when_used="unless-none"),
+    Field(
+        description=(
+            "RFC 3339. An event outside 1970 to 2099 is rejected (listed by its index"
+            " in `rejections`); the rest of the batch is stored."
+        )
+    ),
 ]
 #: A finite JSON number; a numeric string (``"1.5"``) is refused, as the spec's ``number`` says.
 Number = Annotated[float, Field(strict=True, allow_inf_nan=False)]
@@ -90,7 +131,7 @@ class EventIn(Strict):
     item_id: str | None = None
     type: str = "view"
     value: Number = 1.0
-    timestamp: DateTime | None = None
+    timestamp: EventTime | None = None
     event_id: str | None = Field(None, description="Makes a retry idempotent.")
     text: str | None = None
     context: dict[str, Any] | None = None
