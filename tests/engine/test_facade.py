@@ -488,3 +488,22 @@ def test_an_item_without_words_is_refused_before_it_is_stored(ml_engine):
     with pytest.raises(ValueError, match="'wordless': no title, text, categories or tags"):
         engine.add_item({"item_id": "wordless", "attributes": {"price": 3}})
     assert engine.item("wordless") is None
+
+
+def test_a_removed_item_is_neither_served_nor_similar_until_put_again(ml_engine):
+    twin = _twin(ml_engine)
+    user = str(ml_engine.dataset.user_ids[0])
+    target = twin.recommend(user, 10)[0].item_id
+    neighbour = twin.similar_items(target, 1)[0][0]
+    assert twin.remove_item(target) and not twin.remove_item("no-such-item")
+    for explore in (0.0, 1.0):
+        slate = [r.item_id for r in twin.recommend(user, 10, explore=explore)]
+        assert target not in slate and len(slate) == 10
+    assert target not in {i for i, _ in twin.similar_items(neighbour, 100)}
+    with pytest.raises(KeyError):
+        twin.similar_items(target)
+    assert twin.item(target) is None and not twin.remove_item(target)
+    assert target not in set(twin._catalogue_items(twin._view())["item_id"])  # not refitted on
+    twin.add_item({"item_id": target, "title": "back in the catalogue"})
+    assert twin.item(target)["title"] == "back in the catalogue"
+    assert twin.similar_items(target, 1)

@@ -128,7 +128,22 @@ def test_items_unknown_and_delete(http):
         http.get("/v1/items/no-such-item/similar", headers=auth("read")), 404, "not_found"
     )
     assert err["field"] == "path.item_id"
-    assert_error(http.delete("/v1/items/1", headers=auth("write")), 501, "not_implemented")
+    assert_error(http.delete("/v1/items/no-such-item", headers=auth("write")), 404, "not_found")
+
+
+def test_a_removed_item_is_not_served_until_put_again(http):
+    user = "9"
+    top = http.get(f"/v1/users/{user}/recommendations", headers=auth("read")).json()["items"]
+    target = top[0]["item_id"]
+    gone = http.delete(f"/v1/items/{target}", headers=auth("write"))
+    assert gone.status_code == 200 and gone.json() == {"item_id": target, "removed": True}
+    again = http.get(f"/v1/users/{user}/recommendations", headers=auth("read")).json()["items"]
+    assert target not in {i["item_id"] for i in again} and len(again) == 10
+    assert_error(http.get(f"/v1/items/{target}", headers=auth("read")), 404, "not_found")
+    assert_error(http.get(f"/v1/items/{target}/similar", headers=auth("read")), 404, "not_found")
+    back = http.put(f"/v1/items/{target}", json={"title": "back again"}, headers=auth("write"))
+    assert back.status_code == 200, back.text
+    assert http.get(f"/v1/items/{target}", headers=auth("read")).json()["title"] == "back again"
 
 
 def test_similar_items(http):

@@ -27,7 +27,6 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis import GenerationMode
-from schemathesis.checks import not_a_server_error
 
 from tests.conftest import LIGHT_HYBRID
 from tests.serve.conftest import KEYS, MAX_BATCH, MAX_BODY, start_server
@@ -55,10 +54,6 @@ def _spec() -> dict[str, Any]:
 
 
 SPEC = _spec()
-#: Removing an item: the engine cannot yet. While the route answers 501 (documented) it is
-#: left out of the generated runs, which allow no 5xx, and checked on its own below.
-UNSUPPORTED = ("delete", "/v1/items/{item_id}")
-UNSUPPORTED_ROUTED = UNSUPPORTED[0] in SPEC["paths"].get(UNSUPPORTED[1], {})
 
 
 def _load(*, with_key: bool) -> schemathesis.BaseSchema:
@@ -100,12 +95,8 @@ def _load(*, with_key: bool) -> schemathesis.BaseSchema:
 
 
 def generated(loaded: schemathesis.BaseSchema) -> Any:
-    """``loaded.parametrize()`` over every operation but the refit and removing an item."""
-    loaded = loaded.exclude(path=SLOW)
-    if UNSUPPORTED_ROUTED:
-        method, path = UNSUPPORTED
-        loaded = loaded.exclude(method=method.upper(), path=path)
-    return loaded.parametrize()
+    """``loaded.parametrize()`` over every operation but the refit."""
+    return loaded.exclude(path=SLOW).parametrize()
 
 
 schema = _load(with_key=True)
@@ -153,23 +144,6 @@ def test_every_operation_with_a_key(case: schemathesis.Case, fuzz_url: str) -> N
 @settings(HYPOTHESIS, max_examples=3)
 def test_every_operation_without_a_key(case: schemathesis.Case, fuzz_url: str) -> None:
     case.call_and_validate(base_url=fuzz_url, timeout=60)
-
-
-def test_removing_an_item_is_documented_and_refused(fuzz_url: str) -> None:
-    """The documented 501, or (once the route is gone) a 405 that names the methods there are."""
-    method, path = UNSUPPORTED
-    if UNSUPPORTED_ROUTED:
-        case = schema[path][method.upper()].Case(path_parameters={"item_id": "1"})
-        response = case.call_and_validate(
-            base_url=fuzz_url, headers=ADMIN, excluded_checks=[not_a_server_error]
-        )
-        assert response.status_code == 501
-        assert response.json()["error"]["code"] == "not_implemented"
-    else:
-        response = httpx.delete(f"{fuzz_url}/v1/items/1", headers=ADMIN, timeout=30)
-        assert response.status_code == 405
-        assert response.headers["allow"] == "GET, HEAD, PUT"
-        assert response.json()["error"]["code"] == "method_not_allowed"
 
 
 def test_refit_once(fuzz_url: str) -> None:

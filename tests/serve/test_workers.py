@@ -202,3 +202,11 @@ def test_a_fitted_user_erased_at_one_worker_is_gone_at_the_other(workers):
     assert workers.a.delete(f"/v1/users/{user}").json()["components"]["artefacts"]
     assert workers.b.get(f"/v1/users/{user}/interests").json()["n_events"] == 0
     assert _items(workers.b, user) == _items(workers.b, "never-seen")
+
+
+def test_an_item_removed_at_one_worker_is_not_served_by_the_other(workers):
+    user = "11"
+    target = _items(workers.b, user)[0]
+    assert workers.a.delete(f"/v1/items/{target}").json()["removed"]
+    assert target not in _items(workers.b, user)
+    assert workers.b.get(f"/v1/items/{target}/similar").status_code == 404

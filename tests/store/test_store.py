@@ -242,10 +242,17 @@ def test_item_revisions_find_what_others_put(tmp_path):
         assert (events, rev, erasures) == (0, 1, 0)
         a.upsert_items([Item("i2", title="Heat, replaced")])
         a.upsert_items([Item("i3", title="Ran")])
-        later, new_rev = b.items_since(rev)
-        assert later["item_id"].tolist() == ["i2", "i3"] and new_rev == 3
+        later, removed, new_rev = b.items_since(rev)
+        assert later["item_id"].tolist() == ["i2", "i3"] and new_rev == 3 and removed == []
         assert later["title"].tolist() == ["Heat, replaced", "Ran"]
         assert b.items_since(new_rev)[0].empty
+        assert a.remove_item("i3") and not a.remove_item("fitted-only")  # tombstones both
+        later, removed, _ = b.items_since(new_rev)
+        assert later.empty and removed == ["i3", "fitted-only"]
+        assert b.items()["item_id"].tolist() == ["i1", "i2"] and b.items("i3").empty
+        assert sorted(b.removed_items()) == ["fitted-only", "i3"]
+        a.upsert_items([Item("i3", title="Ran, again")])  # put again: back
+        assert "i3" in set(b.items()["item_id"]) and b.removed_items() == ["fitted-only"]
 
 
 def test_a_version_three_store_keeps_its_items_at_revision_zero(tmp_path):
@@ -258,6 +265,7 @@ def test_a_version_three_store_keeps_its_items_at_revision_zero(tmp_path):
         assert st.schema_version == 4 and st.watermarks() == (0, 0, 0)
         st.upsert_items([Item("new", title="New")])
         assert st.items_since(0)[0]["item_id"].tolist() == ["new"]
+        assert st.items()["item_id"].tolist() == ["old", "new"]
 
 
 def test_erasures_are_counted_for_other_processes(tmp_path):

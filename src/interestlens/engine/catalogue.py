@@ -2,9 +2,10 @@
 
 A snapshot's items (ids, composed text, vectors, titles) are fixed by its fit. An item
 added online is embedded once when it arrives, tagged with the interests its text
-speaks to, and kept here until the next refit folds it into the snapshot. Each
-:meth:`Catalogue.add` returns a new catalogue (copy-on-write), so a reader holding one
-never sees it change.
+speaks to, and kept here until the next refit folds it into the snapshot. A removed
+item is no longer recommended or similar to anything (its past events stay in users'
+histories). Each :meth:`Catalogue.add` and :meth:`Catalogue.remove` returns a new
+catalogue (copy-on-write), so a reader holding one never sees it change.
 """
 
 from __future__ import annotations
@@ -32,20 +33,26 @@ class Catalogue:
 
     snapshot: Snapshot
     added: dict[str, AddedItem] = field(default_factory=dict)
+    removed: frozenset[str] = frozenset()
 
     def add(self, item_id: str, item: AddedItem) -> Catalogue:
-        """A catalogue with ``item`` added (or replaced)."""
-        return Catalogue(self.snapshot, {**self.added, item_id: item})
+        """A catalogue with ``item`` added (or replaced, or brought back after a removal)."""
+        return Catalogue(self.snapshot, {**self.added, item_id: item}, self.removed - {item_id})
 
-    def forget_item(self, item_id: str) -> Catalogue:
-        """A catalogue without the added item ``item_id``."""
-        return Catalogue(self.snapshot, {k: v for k, v in self.added.items() if k != item_id})
+    def remove(self, item_id: str) -> Catalogue:
+        """A catalogue without ``item_id``: not recommended, not similar to anything."""
+        added = {k: v for k, v in self.added.items() if k != item_id}
+        return Catalogue(self.snapshot, added, self.removed | {item_id})
 
     def __contains__(self, item_id: object) -> bool:
+        if item_id in self.removed:
+            return False
         return item_id in self.added or self.snapshot.item_ids.get_indexer([item_id])[0] >= 0
 
     def vector(self, item_id: str) -> np.ndarray:
-        """The item's text vector (``KeyError`` for an unknown item)."""
+        """The item's text vector (``KeyError`` for an unknown or removed item)."""
+        if item_id in self.removed:
+            raise KeyError(f"item {item_id!r} was removed")
         if item_id in self.added:
             return self.added[item_id].vector
         pos = self.snapshot.item_ids.get_indexer([item_id])[0]
@@ -70,20 +77,26 @@ class Catalogue:
     ) -> list[tuple[str, float]]:
         """The ``k`` items whose text vectors are closest to ``vector``, with their cosine similarity."""
         snap = self.snapshot
-        ids = list(snap.item_ids)
+        ids = snap.item_ids
         sims = snap.item_vectors @ vector
+        # removed items, and fitted ones an added version replaces, are not candidates
+        hidden = [*self.removed, *self.added, *([exclude] if exclude is not None else [])]
+        if hidden:
+            sims = np.where(ids.isin(hidden), -np.inf, sims)
         if self.added:
-            ids += list(self.added)
+            ids = ids.append(pd.Index(list(self.added), dtype=object))
             extra = np.vstack([a.vector for a in self.added.values()]) @ vector
+            if exclude in self.added:
+                extra[list(self.added).index(exclude)] = -np.inf
             sims = np.concatenate([sims, extra])
-        if exclude is not None:
-            sims = np.where(np.asarray(ids, dtype=object) == exclude, -np.inf, sims)
         top = np.argsort(-sims)[:k]
-        return [(str(ids[j]), float(sims[j])) for j in top]
+        return [(str(ids[j]), float(sims[j])) for j in top if np.isfinite(sims[j])]
 
     def items_frame(self) -> pd.DataFrame:
-        """Every item as an items frame: the snapshot's, then those added (replacing theirs)."""
+        """Every item as an items frame: the snapshot's, then those added (replacing theirs); not the removed."""
         items = self.snapshot.dataset.items
+        if self.removed:
+            items = items[~items["item_id"].isin(list(self.removed))]
         if not self.added:
             return items
         added = pd.concat([a.row for a in self.added.values()], ignore_index=True)

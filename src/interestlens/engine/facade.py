@@ -184,7 +184,9 @@ class _Live:
     def with_snapshot(self, snapshot: Snapshot) -> _Live:
         """The same ledger, items and policies over a snapshot the current one became (a forget)."""
         self.ledger.snapshot = snapshot
-        twin = _Live(snapshot, self.ledger, Catalogue(snapshot, self.catalogue.added))
+        twin = _Live(
+            snapshot, self.ledger, Catalogue(snapshot, self.catalogue.added, self.catalogue.removed)
+        )
         twin.policies, twin.policy_lock = self.policies, self.policy_lock
         return twin
 
@@ -387,8 +389,14 @@ class Engine:
         live = self._live
         if live is None:
             return
-        frame, rev = self.slate_store.items_since(self._items)
+        frame, removed, rev = self.slate_store.items_since(self._items)
+        if removed:
+            catalogue = live.catalogue
+            for item_id in removed:
+                catalogue = catalogue.remove(item_id)
+            self._live = live = live.with_catalogue(catalogue)
         if len(frame) == 0:
+            self._items = rev
             return
         texts = compose_item_text(frame, fields=self.config.item_text_fields)
         rows = []
@@ -602,7 +610,8 @@ class Engine:
         """
         old = self._live.catalogue.added if self._live is not None else {}
         pending = {i: a for i, a in old.items() if snapshot.item_ids.get_indexer([i])[0] < 0}
-        live = _Live(snapshot, catalogue=Catalogue(snapshot, pending))
+        removed = frozenset(self.slate_store.removed_items())
+        live = _Live(snapshot, catalogue=Catalogue(snapshot, pending, removed))
         self._erasures = self.slate_store.watermarks()[2]  # before reading the events
         frame, mark = self.slate_store.events_since(snapshot.watermark)
         live.ledger.add(frame, mark)
@@ -738,6 +747,34 @@ class Engine:
             self._live = current.with_catalogue(current.catalogue.add(item_id, added))
         return [(tax[i], s) for i, s in tags]
 
+    def remove_item(self, item_id: str) -> bool:
+        """Take an item out of the catalogue; ``False`` (and nothing done) for an unknown item.
+
+        From then on it is not recommended, not similar to anything, and not fitted on
+        by the next refit; users' past events with it stay in their histories (and
+        profiles). Every process serving the same store learns of it
+        (:meth:`catch_up`). Putting the item again (:meth:`add_item`) brings it back.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> from interestlens.engine import Config, Engine
+        >>> engine = Engine(Config(data_dir=tempfile.mkdtemp()))
+        >>> engine.add_item({"item_id": "i1", "title": "A chess set"})
+        []
+        >>> engine.remove_item("i1"), engine.item("i1"), engine.remove_item("i1")
+        (True, None, False)
+        """
+        item_id = str(item_id)
+        if self.item(item_id) is None:
+            return False
+        self.slate_store.remove_item(item_id)
+        with self._write:
+            live = self._live
+            if live is not None:
+                self._live = live.with_catalogue(live.catalogue.remove(item_id))
+        return True
+
     def add_users(self, users: Iterable[User] | pd.DataFrame) -> int:
         """Store users (insert or replace) with their attributes. Returns how many were written."""
         return self.slate_store.upsert_users(users)
@@ -750,6 +787,8 @@ class Engine:
         ``categories``, ``tags``, ``attributes``, ``created_at``.
         """
         item_id = str(item_id)
+        if self._live is not None and item_id in self._live.catalogue.removed:
+            return None
         rows = self.slate_store.items(item_id)
         if not len(rows) and self._live is not None:
             items = self._live.snapshot.dataset.items
@@ -975,15 +1014,20 @@ class Engine:
         user_id = str(user_id)
         pol = self._policy(live, policy)
         source, n_events, scores = self._ranking_scores(live, user_id, pol, exclude_seen)
+        removed = live.catalogue.removed
         slate = pol.recommend(
             user_id,
-            k,
+            k + len(removed),  # room to leave removed items out
             explore=explore,
             exclude_seen=exclude_seen,
             scores=scores,
             context={"source": source, "n_events": n_events},
         )
         shown = slate.record()
+        if removed or len(shown["item_ids"]) > k:
+            keep = [j for j, i in enumerate(shown["item_ids"]) if i not in removed][:k]
+            for key in ("item_ids", "scores", "propensities", "explored"):
+                shown[key] = [shown[key][j] for j in keep]
         fresh = self._fresh_item(live, user_id, shown["item_ids"])
         if fresh is not None:  # the last slot goes to a new item of one of the user's interests
             shown["item_ids"][-1], shown["scores"][-1] = fresh[0], math.nan

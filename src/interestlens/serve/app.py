@@ -30,6 +30,7 @@ from interestlens.serve.schemas import (
     ItemIn,
     ItemOut,
     ItemPutOut,
+    ItemRemovedOut,
     ProfileOut,
     RecommendationOut,
     RecommendationsOut,
@@ -179,20 +180,19 @@ def create_app(engine: Engine, settings: ServeSettings | None = None) -> FastAPI
 
     @app.delete(
         "/v1/items/{item_id}",
+        response_model=ItemRemovedOut,
         dependencies=[write],
-        responses={
-            **_AUTH_ERRORS,
-            501: {"model": ErrorBody, "description": "The engine cannot remove items yet."},
-        },
+        responses={**_AUTH_ERRORS, **_NOT_FOUND},
     )
-    def delete_item(item_id: ItemId) -> None:
-        """Remove an item: not possible yet (the engine has no way to), answered 501."""
-        raise ApiError(
-            501,
-            "not_implemented",
-            "removing an item is not supported by the engine yet",
-            "path.item_id",
-        )
+    def delete_item(item_id: ItemId) -> ItemRemovedOut:
+        """Take an item out of the catalogue: never recommended or similar again, not refitted on.
+
+        Users' past events with it stay in their histories. Every worker learns of it
+        before its next answer; putting the item again brings it back.
+        """
+        if not engine.remove_item(item_id):
+            raise ApiError(404, "not_found", f"unknown item {item_id!r}", "path.item_id")
+        return ItemRemovedOut(item_id=item_id, removed=True)
 
     @app.get(
         "/v1/users/{user_id}/recommendations",

@@ -205,6 +205,13 @@ class ItemPutOut(Strict):
     interests: list[InterestScore]
 
 
+class ItemRemovedOut(Strict):
+    """An item taken out of the catalogue."""
+
+    item_id: str
+    removed: bool = Field(description="Always true: an unknown item is a 404.")
+
+
 class ItemOut(Strict):
     """An item as the engine holds it."""
 

@@ -267,7 +267,19 @@ class EventStore(abc.ABC):
 
     @abc.abstractmethod
     def _fetch_items_since(self, rev: int) -> list[tuple[Any, ...]]:
-        """``(rev, *item columns)`` of every item put after revision ``rev``, oldest first."""
+        """``(rev, removed, *item columns)`` of every item put or removed after revision ``rev``, oldest first."""
+
+    @abc.abstractmethod
+    def remove_item(self, item_id: str) -> bool:
+        """Mark an item removed (a tombstone at the next revision); whether a live row was stored.
+
+        A removed item is left out of :meth:`items` and :meth:`to_dataset`'s items (its
+        past events stay); putting it again brings it back.
+        """
+
+    @abc.abstractmethod
+    def removed_items(self) -> list[str]:
+        """The ids of every removed item."""
 
     @abc.abstractmethod
     def watermarks(self) -> tuple[int, int, int]:
@@ -406,11 +418,12 @@ class EventStore(abc.ABC):
             return events_from_rows([]), int(watermark)
         return events_from_rows([r[1:] for r in rows]), int(rows[-1][0])
 
-    def items_since(self, rev: int) -> tuple[pd.DataFrame, int]:
-        """Items put (added or replaced) after item revision ``rev``, and the newest revision.
+    def items_since(self, rev: int) -> tuple[pd.DataFrame, list[str], int]:
+        """Items put (added or replaced) and ids removed after item revision ``rev``; the newest revision.
 
-        Every write of items (:meth:`upsert_items`) takes the next revision, so a reader
-        that remembers the second :meth:`watermarks` value finds what others put since.
+        Every write of items (:meth:`upsert_items`, :meth:`remove_item`) takes the next
+        revision, so a reader that remembers the second :meth:`watermarks` value finds
+        what others put and removed since.
 
         Examples
         --------
@@ -420,14 +433,17 @@ class EventStore(abc.ABC):
         ...     _ = store.upsert_items([Item("i1", title="Alien")])
         ...     _, rev, _ = store.watermarks()
         ...     _ = store.upsert_items([Item("i2", title="Heat")])
-        ...     later, new_rev = store.items_since(rev)
-        ...     (later["item_id"].tolist(), new_rev)
-        (['i2'], 2)
+        ...     _ = store.remove_item("i1")
+        ...     later, removed, new_rev = store.items_since(rev)
+        ...     (later["item_id"].tolist(), removed, new_rev)
+        (['i2'], ['i1'], 3)
         """
         rows = self._fetch_items_since(int(rev))
         if not rows:
-            return items_from_rows([]), int(rev)
-        return items_from_rows([r[1:] for r in rows]), int(rows[-1][0])
+            return items_from_rows([]), [], int(rev)
+        live = [r[2:] for r in rows if not r[1]]
+        removed = [str(r[2]) for r in rows if r[1]]
+        return items_from_rows(live), removed, int(rows[-1][0])
 
     def to_dataset(self, name: str = "") -> Dataset:
         """Everything stored, as a :class:`~interestlens.data.Dataset` (events in arrival order)."""

@@ -80,6 +80,8 @@ MIGRATIONS: list[list[str]] = [
     [  # items carry the revision of the write that last put them, so readers find the new ones
         "ALTER TABLE items ADD COLUMN rev BIGINT NOT NULL DEFAULT 0",
         "CREATE INDEX items_rev ON items (rev)",
+        # a removed item keeps a row (its tombstone), so other processes learn of it
+        "ALTER TABLE items ADD COLUMN removed BOOLEAN NOT NULL DEFAULT FALSE",
     ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -171,7 +173,7 @@ class PostgresEventStore(EventStore):
                 "VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (item_id) DO UPDATE SET "
                 "title = excluded.title, text = excluded.text, categories = excluded.categories, "
                 "tags = excluded.tags, attributes = excluded.attributes, "
-                "created_at = excluded.created_at, rev = excluded.rev",
+                "created_at = excluded.created_at, rev = excluded.rev, removed = FALSE",
                 [(*r, rev) for r in rows],
             )
 
@@ -214,17 +216,42 @@ class PostgresEventStore(EventStore):
             return int(row[0])
 
     def _fetch_items(self, item_id: str | None = None) -> list[tuple[Any, ...]]:
-        columns = "SELECT item_id, title, text, categories, tags, attributes, created_at FROM items"
+        columns = (
+            "SELECT item_id, title, text, categories, tags, attributes, created_at FROM items"
+            " WHERE NOT removed"
+        )
         with self._lock:
             if item_id is not None:
-                return self._conn.execute(f"{columns} WHERE item_id = %s", (item_id,)).fetchall()
+                return self._conn.execute(f"{columns} AND item_id = %s", (item_id,)).fetchall()
             return self._conn.execute(f"{columns} ORDER BY pos").fetchall()
+
+    def remove_item(self, item_id: str) -> bool:
+        """Mark an item removed (a tombstone row at the next revision); whether a live row was stored."""
+        with self._lock, self._conn.transaction():
+            cur = self._conn.cursor()
+            cur.execute("SELECT pg_advisory_xact_lock(%s)", (_ITEMS_WRITE_LOCK,))
+            live = cur.execute(
+                "SELECT 1 FROM items WHERE item_id = %s AND NOT removed", (item_id,)
+            ).fetchone()
+            (rev,) = cur.execute("SELECT COALESCE(MAX(rev), 0) + 1 FROM items").fetchone()
+            cur.execute(
+                "INSERT INTO items (item_id, removed, rev) VALUES (%s, TRUE, %s) "
+                "ON CONFLICT (item_id) DO UPDATE SET removed = TRUE, rev = excluded.rev",
+                (item_id, rev),
+            )
+            return live is not None
+
+    def removed_items(self) -> list[str]:
+        """The ids of every removed item."""
+        with self._lock:
+            rows = self._conn.execute("SELECT item_id FROM items WHERE removed").fetchall()
+            return [r[0] for r in rows]
 
     def _fetch_items_since(self, rev: int) -> list[tuple[Any, ...]]:
         with self._lock:
             return self._conn.execute(
-                "SELECT rev, item_id, title, text, categories, tags, attributes, created_at"
-                " FROM items WHERE rev > %s ORDER BY rev, pos",
+                "SELECT rev, removed, item_id, title, text, categories, tags, attributes,"
+                " created_at FROM items WHERE rev > %s ORDER BY rev, pos",
                 (rev,),
             ).fetchall()
 

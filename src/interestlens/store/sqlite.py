@@ -73,6 +73,8 @@ MIGRATIONS: list[list[str]] = [
     [  # items carry the revision of the write that last put them, so readers find the new ones
         "ALTER TABLE items ADD COLUMN rev INTEGER NOT NULL DEFAULT 0",
         "CREATE INDEX items_rev ON items (rev)",
+        # a removed item keeps a row (its tombstone), so other processes learn of it
+        "ALTER TABLE items ADD COLUMN removed INTEGER NOT NULL DEFAULT 0",
     ],
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -202,17 +204,40 @@ class SQLiteEventStore(EventStore):
             return int(row[0])
 
     def _fetch_items(self, item_id: str | None = None) -> list[tuple[Any, ...]]:
-        columns = "SELECT item_id, title, text, categories, tags, attributes, created_at FROM items"
+        columns = (
+            "SELECT item_id, title, text, categories, tags, attributes, created_at FROM items"
+            " WHERE removed = 0"
+        )
         with self._lock:
             if item_id is not None:
-                return self._conn.execute(f"{columns} WHERE item_id = ?", (item_id,)).fetchall()
+                return self._conn.execute(f"{columns} AND item_id = ?", (item_id,)).fetchall()
             return self._conn.execute(f"{columns} ORDER BY rowid").fetchall()
+
+    def remove_item(self, item_id: str) -> bool:
+        """Mark an item removed (a tombstone row at the next revision); whether a live row was stored."""
+        with self._lock, _transaction(self._conn):
+            live = self._conn.execute(
+                "SELECT 1 FROM items WHERE item_id = ? AND removed = 0", (item_id,)
+            ).fetchone()
+            (rev,) = self._conn.execute("SELECT COALESCE(MAX(rev), 0) + 1 FROM items").fetchone()
+            self._conn.execute(
+                "INSERT INTO items (item_id, removed, rev) VALUES (?, 1, ?) ON CONFLICT (item_id) "
+                "DO UPDATE SET removed = 1, rev = excluded.rev",
+                (item_id, rev),
+            )
+            return live is not None
+
+    def removed_items(self) -> list[str]:
+        """The ids of every removed item."""
+        with self._lock:
+            rows = self._conn.execute("SELECT item_id FROM items WHERE removed = 1").fetchall()
+            return [r[0] for r in rows]
 
     def _fetch_items_since(self, rev: int) -> list[tuple[Any, ...]]:
         with self._lock:
             return self._conn.execute(
-                "SELECT rev, item_id, title, text, categories, tags, attributes, created_at"
-                " FROM items WHERE rev > ? ORDER BY rev, rowid",
+                "SELECT rev, removed, item_id, title, text, categories, tags, attributes,"
+                " created_at FROM items WHERE rev > ? ORDER BY rev, rowid",
                 (rev,),
             ).fetchall()
 
