@@ -261,3 +261,19 @@ def test_load_events_with_an_item_file(tmp_path):
 
 def test_exported_from_the_data_package():
     assert {"read_items", "read_users"} <= set(data_pkg.__all__)
+
+
+def test_a_created_at_no_timestamp_can_hold_is_a_rejected_row(tmp_path):
+    f = tmp_path / "items.csv"
+    f.write_text(
+        "item_id,title,created_at\n"
+        "a,Ancient,0074-01-01T00:00:00Z\n"
+        "b,Far future,1e300\n"
+        "c,Today,2024-03-01T10:00:00Z\n"
+    )
+    items, report = read_items(f)
+    assert items["item_id"].tolist() == ["c"]
+    assert rejections(report) == [
+        (1, "created_at '0074-01-01T00:00:00Z' outside 1677-09-22 to 2262-04-11"),
+        (2, "created_at '1e300' outside 1677-09-22 to 2262-04-11"),
+    ]

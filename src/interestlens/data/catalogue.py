@@ -20,6 +20,8 @@ import pandas as pd
 from interestlens.data.dataset import items_frame, users_frame
 from interestlens.data.readers import iter_mapped_chunks
 from interestlens.data.validation import (
+    _NS_MAX,
+    _NS_MIN,
     LoadReport,
     Rejection,
     _as_str,
@@ -192,6 +194,10 @@ class _Catalogue:
                 ts, bad = _parse_timestamps(s, "s")
                 for i in np.flatnonzero(bad):
                     reasons[i].append(f"unparsable created_at {s.iloc[i]!r}")
+                # out of what a timestamp holds: pinned to an end by the parser, refused here
+                far = ((ts <= _NS_MIN) | (ts >= _NS_MAX)).to_numpy(dtype=bool) & ~bad
+                for i in np.flatnonzero(far):
+                    reasons[i].append(f"created_at {s.iloc[i]!r} outside 1677-09-22 to 2262-04-11")
                 out["created_at"] = ts
         attrs: list[dict[str, Any]] = [{} for _ in range(n)]
         src = by_field.get("attributes")
