@@ -670,6 +670,7 @@ def run_workers(args: argparse.Namespace, workers: int, workload: Workload) -> d
         shutil.copytree(args.data_dir, data)
         before = stored_events(data)
         cmd = [args.interestlens, "serve", "--data-dir", str(data), "--port", "0"]
+        cmd += ["--refit-every", "0", "--refit-interval", "0"]  # the refit phase starts one
         if workers > 1:
             cmd += ["--workers", str(workers)]
         acknowledged = 0

@@ -420,3 +420,23 @@ def test_far_timestamps_in_typed_files_are_rejected_by_row_not_raised(tmp_path):
     assert [(r.row, r.reason) for r in ds.report.rejections] == [
         (1, "timestamp 0074-01-01T00:00:00+00:00 outside 1970–2099")
     ]
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        ["a", " b ", None, "", "  "],
+        [1.0, 2.5, float("nan"), None],
+        [1, 2, 3],
+        [np.int64(4), True, "x\t", pd.NA],
+        ["é ", "\u00a0x\u00a0", "\n"],
+    ],
+)
+def test_small_columns_are_trimmed_as_large_ones_are(values, monkeypatch):
+    """`_as_str` works value by value up to `_SMALL` values: the same answer as pandas."""
+    from interestlens.data import validation
+
+    series = pd.Series(values, dtype=object)
+    small = validation._as_str(series).tolist()
+    monkeypatch.setattr(validation, "_SMALL", -1)
+    assert small == validation._as_str(series).tolist()

@@ -28,13 +28,19 @@ from interestlens.data.validation import (
 
 
 def _empty_items() -> pd.DataFrame:
-    return pd.DataFrame({c: pd.Series([], dtype=object) for c in ITEM_COLUMNS}).astype(
-        {"created_at": TIMESTAMP_DTYPE}
-    )
+    return _EMPTY_ITEMS.copy()
 
 
 def _empty_users() -> pd.DataFrame:
-    return pd.DataFrame({c: pd.Series([], dtype=object) for c in USER_COLUMNS})
+    return _EMPTY_USERS.copy()
+
+
+# built once (a millisecond each), copied per call (microseconds): a small batch of events
+# (one posted over HTTP) builds several empty frames
+_EMPTY_ITEMS = pd.DataFrame({c: pd.Series([], dtype=object) for c in ITEM_COLUMNS}).astype(
+    {"created_at": TIMESTAMP_DTYPE}
+)
+_EMPTY_USERS = pd.DataFrame({c: pd.Series([], dtype=object) for c in USER_COLUMNS})
 
 
 def items_frame(items: Iterable[Item] | pd.DataFrame | None) -> pd.DataFrame:

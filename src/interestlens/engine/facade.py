@@ -45,6 +45,10 @@ from interestlens.text import Encoder, compose_item_text
 log = logging.getLogger(__name__)
 
 
+#: How many of a user's latest events an explanation draws its "like ..." items from.
+REASON_HISTORY = 200
+
+
 class NotFittedError(RuntimeError):
     """The engine was asked something before :meth:`Engine.fit`."""
 
@@ -1258,13 +1262,17 @@ class Engine:
     def _contributors(
         self, live: _Live, user_id: str, item_ids: list[str], n: int
     ) -> list[list[str]]:
-        """Per item, the user's liked items most like it in text and co-engagement."""
+        """Per item, the user's liked items most like it in text and co-engagement.
+
+        Among their :data:`REASON_HISTORY` latest events only: a reason names what the user
+        did lately, and a request of a user with thousands of ratings costs no more.
+        """
         snap = live.snapshot
         mine = live.user_events(user_id)
-        mine = mine[mine["item_id"].notna()]
+        mine = mine[mine["item_id"].notna()].iloc[-REASON_HISTORY:]
         if len(mine):
             mine = mine[snap.profiler.signals(mine) > 0]
-        hist = pd.Index(mine["item_id"].drop_duplicates(), dtype=object)
+        hist = pd.Index(mine["item_id"].drop_duplicates(keep="last"), dtype=object)
         pos = snap.item_ids.get_indexer(hist)
         hist, pos = hist[pos >= 0], pos[pos >= 0]
         targets = snap.item_ids.get_indexer(pd.Index(item_ids, dtype=object))
