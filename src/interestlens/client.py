@@ -196,9 +196,9 @@ class Client:
         """An item's fields."""
         return self._json("GET", f"/v1/items/{_seg(item_id)}")
 
-    def delete_item(self, item_id: str) -> None:
-        """Remove an item (the service answers 501 until the engine can)."""
-        self._request("DELETE", f"/v1/items/{_seg(item_id)}", idempotent=True)
+    def delete_item(self, item_id: str) -> dict[str, Any]:
+        """Take an item out of the catalogue: ``{"item_id", "removed": True}`` (404 for an unknown item)."""
+        return self._json("DELETE", f"/v1/items/{_seg(item_id)}", idempotent=True)
 
     def recommend(
         self, user_id: str, k: int = 10, *, explore: float = 0.0, explain: bool = False

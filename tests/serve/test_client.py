@@ -97,6 +97,10 @@ def test_typed_calls(live):
         put = c.put_item("client-item", title=toy["title"], categories=toy["categories"])
         assert put["item_id"] == "client-item" and put["interests"]
         assert c.get_item("client-item")["title"] == toy["title"]
+        assert c.delete_item("client-item") == {"item_id": "client-item", "removed": True}
+        with pytest.raises(ApiError) as gone:
+            c.get_item("client-item")
+        assert gone.value.status == 404
         assert "interestlens_events_total" in c.metrics()
         assert c.forget("client-u")["events_deleted"] == 1
 

@@ -1,6 +1,6 @@
-"""`interestlens serve --workers 2` behaves as one service: what one worker takes, the other
-answers with; a background refit process publishes a version both swap to while every
-request is answered."""
+"""`interestlens serve --workers 2` behaves as one service, over SQLite and over PostgreSQL:
+what one worker takes (events, items, removals, erasures), the other answers with; a
+background refit process publishes a version both swap to while every request is answered."""
 
 from __future__ import annotations
 
@@ -18,23 +18,34 @@ import httpx
 import pytest
 
 from tests.conftest import LIGHT_HYBRID
+from tests.store.conftest import start_or_skip
+from tests.store.local_postgres import LocalPostgres
 
 BIN = Path(sys.executable).parent / "interestlens"
 KEY = "workers-admin-key"
 
 
-@pytest.fixture(scope="module")
-def saved_dir(tmp_path_factory, ml_small, encoder, sentiment) -> Path:
-    """A data dir holding a saved light engine of 40 users (seconds to fit)."""
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def saved_dir(request, tmp_path_factory, ml_small, encoder, sentiment) -> Path:
+    """A data dir holding a saved light engine of 40 users (seconds to fit), its store
+    SQLite in the data dir or a database of its own on a private PostgreSQL cluster."""
     from interestlens.data import Dataset
     from interestlens.engine import Config, Engine
+
+    store = None
+    if request.param == "postgres":
+        pg = start_or_skip(LocalPostgres().start)
+        request.addfinalizer(pg.stop)
+        store = pg.create_database("workers")
 
     users = ml_small.user_ids[:40]
     events = ml_small.events[ml_small.events["user_id"].isin(users)]
     items = ml_small.items[ml_small.items["item_id"].isin(events["item_id"])]
     small = Dataset(events.reset_index(drop=True), items.reset_index(drop=True), name="ml-40")
     data_dir = tmp_path_factory.mktemp("workers")
-    config = Config(data_dir=data_dir, hybrid_models=LIGHT_HYBRID)
+    config = Config(data_dir=data_dir, hybrid_models=LIGHT_HYBRID, store=store)
     Engine(config, encoder=encoder, sentiment=sentiment).fit(small).save()
     return data_dir
 
