@@ -291,20 +291,19 @@ class Engine:
             return cls(replace(config or Config(), data_dir=data_dir))
         doc, manifest = read_artefact(root)
         engine = cls(replace(config or doc["config"], data_dir=data_dir))
-        snapshot = engine._attach(doc["snapshot"])
-        with engine._write:
-            engine._install(snapshot, manifest["meta"].get("item_watermark", 0))
-            engine._version = manifest["version"]
-            engine._fold_items()
+        engine._install_saved(doc["snapshot"], manifest)
         return engine
 
-    def _attach(self, snapshot: Snapshot) -> Snapshot:
-        """Give a snapshot read from disk this engine's encoder (one per engine, with its cache)."""
+    def _install_saved(self, snapshot: Snapshot, manifest: Mapping[str, Any]) -> None:
+        """Make a snapshot read from disk live, with this engine's encoder (one per engine)."""
         snapshot.profiler.attach(self.encoder.encode, self.sentiment)
         for model in (snapshot.recommender, snapshot.content):
             if model is not None:
                 model.attach_encoder(self.encoder)
-        return snapshot
+        with self._write:
+            self._install(snapshot, manifest["meta"].get("item_watermark", 0))
+            self._version = manifest["version"]
+            self._fold_items()
 
     # ----- following other processes ----------------------------------------------
     @property
@@ -333,11 +332,7 @@ class Engine:
             if name is None or name == self._version:
                 return False
             doc, manifest = read_artefact(Path(self.config.data_dir) / "engine")
-            snapshot = self._attach(doc["snapshot"])
-            with self._write:
-                self._install(snapshot, manifest["meta"].get("item_watermark", 0))
-                self._version = manifest["version"]
-                self._fold_items()
+            self._install_saved(doc["snapshot"], manifest)
             return True
 
     def catch_up(self) -> int:
@@ -854,7 +849,11 @@ class Engine:
         if self._version is not None:
             self.reload()  # the version rewritten below must be the newest published
         with self._persist, self._write:
-            deleted = self.slate_store.forget_user(user_id)
+            store = self.slate_store
+            before = store.watermarks()[2]
+            deleted = store.forget_user(user_id)
+            if before == self._erasures and store.watermarks()[2] == before + 1:
+                self._erasures += 1  # only this one happened: nothing to catch up on
             held: dict[str, bool] = {"store": deleted > 0}
             in_snapshot = self._forget_here(user_id, held)
         with self._persist:  # the rewrite holds no writer lock: ingests go on meanwhile
