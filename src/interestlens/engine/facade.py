@@ -678,10 +678,26 @@ class Engine:
         with self._write:
             mark = self._folded()
             result = store.append(frame) if len(frame) else None
-            self._fold_since(mark)
+            if result is not None and self._stored_as_sent(frame, result.stored, mark):
+                self._live.ledger.add(frame.reset_index(drop=True), mark + len(frame))  # type: ignore[union-attr]
+            else:
+                self._fold_since(mark)
         if result is None:
             return IngestReport(0, 0, rejections, name)
         return IngestReport(result.stored, result.duplicates, rejections, name)
+
+    def _stored_as_sent(self, frame: pd.DataFrame, stored: int, mark: int) -> bool:
+        """Whether the store now holds exactly ``mark`` then ``frame`` (caller holds the write lock).
+
+        Then ``frame`` is folded in as it is, instead of read back from the store (a
+        millisecond and more per request): every row was stored (no duplicate) and the
+        store's sequence moved by exactly that many, so no other process wrote meanwhile.
+        """
+        return (
+            self._live is not None
+            and stored == len(frame)
+            and self.slate_store.watermark() == mark + len(frame)
+        )
 
     def _folded(self) -> int:
         live = self._live
