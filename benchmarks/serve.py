@@ -154,7 +154,9 @@ class Server:
     after ``grace`` seconds or whatever is left of it.
     """
 
-    def __init__(self, cmd: list[str], log: Path, env: dict[str, str], timeout: float) -> None:
+    def __init__(
+        self, cmd: list[str], log: Path, env: dict[str, str], timeout: float, workers: int = 0
+    ) -> None:
         self.log = log
         self._out = log.open("wb")
         self._stopped = False
@@ -178,7 +180,34 @@ class Server:
                 self.stop()
                 raise RuntimeError(f"{cmd[0]} does not listen; its output:\n{self.tail()}")
             time.sleep(0.05)
+        # the parent listens before its workers have opened and warmed the engine: the
+        # load starts once every worker answers, or the first seconds measure start-up
+        seen: set[int] = set()
+        while len(seen) < workers:
+            if self.proc.poll() is not None or time.perf_counter() - t > timeout:
+                self.stop()
+                raise RuntimeError(f"{len(seen)} of {workers} workers answered:\n{self.tail()}")
+            seen |= self._worker_answering()
         self.start_seconds = round(time.perf_counter() - t, 2)
+
+    def _worker_answering(self) -> set[int]:
+        """The process id of the worker that answers /healthz on a new connection, if any."""
+        request = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=30) as conn:
+                conn.sendall(request)
+                answer = b""
+                while chunk := conn.recv(65536):
+                    answer += chunk
+        except OSError:
+            time.sleep(0.2)
+            return set()
+        body = answer.partition(b"\r\n\r\n")[2]
+        try:
+            return {int(json.loads(body)["worker"])}
+        except (ValueError, KeyError, TypeError):
+            time.sleep(0.2)
+            return set()
 
     def _listening(self) -> bool:
         try:
@@ -674,7 +703,9 @@ def run_workers(args: argparse.Namespace, workers: int, workload: Workload) -> d
         if workers > 1:
             cmd += ["--workers", str(workers)]
         acknowledged = 0
-        with started(lambda: Server(cmd, work / "serve.log", env, args.start_timeout)) as server:
+        with started(
+            lambda: Server(cmd, work / "serve.log", env, args.start_timeout, workers)
+        ) as server:
             doc["server_start_seconds"] = server.start_seconds
             for phase in engine_phases:
                 doc[phase] = getattr(bench, phase)(server)

@@ -113,6 +113,7 @@ def run(
     import uvicorn
 
     from interestlens.serve import ServeSettings, create_app
+    from interestlens.serve.follow import settle_heap
     from interestlens.serve.settings import ENV_KEY
     from interestlens.threads import pin
 
@@ -147,6 +148,7 @@ def run(
     if workers == 1:
         n = pin(threads)  # requests are small: one thread per pool, unless told otherwise
         engine.warm()  # before the address is printed: first requests would load torch
+        settle_heap()
     else:
         from interestlens.threads import resolve
 

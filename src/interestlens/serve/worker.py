@@ -49,6 +49,7 @@ def app() -> FastAPI:
     """The app of one worker, configured by :data:`ENV` (see :func:`spec`)."""
     from interestlens.engine import Engine
     from interestlens.serve.app import create_app
+    from interestlens.serve.follow import settle_heap
     from interestlens.serve.settings import ServeSettings
     from interestlens.threads import pin
 
@@ -58,6 +59,7 @@ def app() -> FastAPI:
     if not engine.fitted:
         raise RuntimeError(f"no fitted engine in {doc['data_dir']}")
     engine.warm()
+    settle_heap()
     settings = ServeSettings(
         follow_store=doc["follow_store"],
         poll_seconds=doc["poll_seconds"],

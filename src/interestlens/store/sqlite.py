@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -84,15 +86,30 @@ _SLATE_COLS = "request_id, user_id, policy, params, explore, propensity_method, 
 
 
 @contextmanager
-def _transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    """One explicit transaction (the connection runs in autocommit mode otherwise)."""
-    conn.execute("BEGIN IMMEDIATE")
+def _transaction(
+    conn: sqlite3.Connection, writer_lock: int | None = None
+) -> Iterator[sqlite3.Connection]:
+    """One explicit transaction (the connection runs in autocommit mode otherwise).
+
+    With ``writer_lock`` (a file descriptor), the transaction first takes an exclusive
+    ``flock`` on it: writers of several processes then queue in the kernel, each woken
+    the moment the one before commits, where SQLite's own busy handler would sleep and
+    retry with growing pauses (up to 100 ms each) and could pass one writer over again
+    and again (seconds of wait between two server workers).
+    """
+    if writer_lock is not None:
+        fcntl.flock(writer_lock, fcntl.LOCK_EX)
     try:
-        yield conn
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+    finally:
+        if writer_lock is not None:
+            fcntl.flock(writer_lock, fcntl.LOCK_UN)
 
 
 def migrate(conn: sqlite3.Connection, target: int = SCHEMA_VERSION) -> int:
@@ -142,6 +159,12 @@ class SQLiteEventStore(EventStore):
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._conn = connect_wal(self.path, synchronous="FULL")
         self._lock = threading.RLock()
+        # writers of every process queue on this file (see _transaction)
+        self._writer_lock = (
+            None
+            if self.path == ":memory:"
+            else os.open(f"{self.path}-writer.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        )
         self._version = migrate(self._conn)
 
     @property
@@ -150,7 +173,7 @@ class SQLiteEventStore(EventStore):
         return self._version
 
     def _insert_events(self, rows: list[tuple[Any, ...]]) -> int:
-        with self._lock, _transaction(self._conn):
+        with self._lock, _transaction(self._conn, self._writer_lock):
             before = self._conn.total_changes
             self._conn.executemany(
                 f"INSERT OR IGNORE INTO events ({_EVENT_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -159,7 +182,7 @@ class SQLiteEventStore(EventStore):
             return self._conn.total_changes - before
 
     def _upsert_items(self, rows: list[tuple[Any, ...]]) -> None:
-        with self._lock, _transaction(self._conn):
+        with self._lock, _transaction(self._conn, self._writer_lock):
             (rev,) = self._conn.execute("SELECT COALESCE(MAX(rev), 0) + 1 FROM items").fetchone()
             self._conn.executemany(
                 "INSERT OR REPLACE INTO items (item_id, title, text, categories, tags, attributes,"
@@ -168,7 +191,7 @@ class SQLiteEventStore(EventStore):
             )
 
     def _upsert_users(self, rows: list[tuple[str, str]]) -> None:
-        with self._lock, _transaction(self._conn):
+        with self._lock, _transaction(self._conn, self._writer_lock):
             self._conn.executemany(
                 "INSERT OR REPLACE INTO users (user_id, attributes) VALUES (?, ?)", rows
             )
@@ -215,7 +238,7 @@ class SQLiteEventStore(EventStore):
 
     def remove_item(self, item_id: str) -> bool:
         """Mark an item removed (a tombstone row at the next revision); whether a live row was stored."""
-        with self._lock, _transaction(self._conn):
+        with self._lock, _transaction(self._conn, self._writer_lock):
             live = self._conn.execute(
                 "SELECT 1 FROM items WHERE item_id = ? AND removed = 0", (item_id,)
             ).fetchone()
@@ -261,7 +284,7 @@ class SQLiteEventStore(EventStore):
         with self._lock:
             self._conn.execute("PRAGMA synchronous=NORMAL")
             try:
-                with _transaction(self._conn):
+                with _transaction(self._conn, self._writer_lock):
                     cur = self._conn.execute(
                         f"INSERT OR IGNORE INTO slates ({_SLATE_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                         slate,
@@ -278,7 +301,7 @@ class SQLiteEventStore(EventStore):
                 self._conn.execute("PRAGMA synchronous=FULL")
 
     def _insert_feedback(self, row: tuple[Any, ...]) -> bool:
-        with self._lock, _transaction(self._conn):
+        with self._lock, _transaction(self._conn, self._writer_lock):
             shown = self._conn.execute(
                 "SELECT 1 FROM slate_items WHERE request_id = ? AND item_id = ?", (row[1], row[2])
             ).fetchone()
@@ -310,7 +333,7 @@ class SQLiteEventStore(EventStore):
 
     def forget_user(self, user_id: str) -> int:
         """Delete every event, slate, feedback and the profile row of one user; returns events deleted."""
-        with self._lock, _transaction(self._conn):
+        with self._lock, _transaction(self._conn, self._writer_lock):
             n = self._conn.execute("DELETE FROM events WHERE user_id = ?", (user_id,)).rowcount
             self._conn.execute("DELETE FROM users WHERE user_id = ?", (user_id,))
             for stmt in ERASE_SLATES_SQL:
@@ -325,3 +348,6 @@ class SQLiteEventStore(EventStore):
         """Close the connection."""
         with self._lock:
             self._conn.close()
+            if self._writer_lock is not None:
+                os.close(self._writer_lock)
+                self._writer_lock = None
