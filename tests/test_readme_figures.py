@@ -75,6 +75,18 @@ def ope_campaigns(key: str, field: str) -> tuple[float, float]:
     return min(values), max(values)
 
 
+def serve(workers: str, *path: str) -> float:
+    value = result("serve")["runs"][workers]
+    for key in path:
+        value = value[key]
+    return value
+
+
+def refit(key: str, stat: str | None = None) -> float:
+    phase = result("serve_refit")["runs"]["2"]["refit"]
+    return phase[key] if stat is None else phase[key][stat]
+
+
 @dataclass(frozen=True)
 class Claim:
     """A figure in the README: ``pattern`` holds it in its groups; ``value`` recomputes them."""
@@ -128,6 +140,29 @@ CLAIMS: list[Claim] = [
         lambda: ope_campaigns("bts_on_policy_interval", "relative_half_width"),
         percent=True,
     ),
+    Claim(
+        r"2 workers a recommendation takes (\d+\.\d) ms at the median \(p99 (\d+\.\d) ms\)",
+        lambda: (
+            serve("2", "recommend", "explain_off", "p50"),
+            serve("2", "recommend", "explain_off", "p99"),
+        ),
+    ),
+    Claim(
+        r"(\d+\.\d) ms with its reasons\s+\(p99 (\d+\.\d) ms\)",
+        lambda: (
+            serve("2", "recommend", "explain_on", "p50"),
+            serve("2", "recommend", "explain_on", "p99"),
+        ),
+    ),
+    Claim(r"same stack takes (\d\.\d) ms", lambda: (serve("2", "floor", "at_rate", "p50"),)),
+    Claim(
+        r"a second, it takes (\d+\.\d) ms \(p99\s+(\d+) ms:",
+        lambda: (serve("2", "after_event", "get", "p50"), serve("2", "after_event", "get", "p99")),
+    ),
+    Claim(r"stores (\d+) events/s durably", lambda: (serve("2", "ingest", "events_per_second"),)),
+    Claim(r"background refit took (\d+) s", lambda: (refit("refit_seconds"),)),
+    Claim(r"all (\d+) requests were answered", lambda: (refit("all", "n"),)),
+    Claim(r"were answered\s+\(p99 (\d+) ms\)", lambda: (refit("all", "p99"),)),
 ]
 
 #: Numbers in the prose that are not benchmark figures, with why.
