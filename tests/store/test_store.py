@@ -189,7 +189,7 @@ def test_migrates_a_version_one_sqlite_store(tmp_path):
     )
     conn.close()
     with SQLiteEventStore(path) as st:
-        assert st.schema_version == sqlite_backend.SCHEMA_VERSION == 4
+        assert st.schema_version == sqlite_backend.SCHEMA_VERSION == 5
         assert st.count() == 1
         st.upsert_items([Item("i1", title="now there is an items table")])
         assert st.forget_user("u1") == 1
@@ -218,7 +218,7 @@ def test_postgres_migrates_a_version_one_store(postgres_url):
             "INSERT INTO events (event_id, user_id, item_id, type, value) VALUES ('e1','u1','i1','view',1)"
         )
     with open_store(postgres_url) as st:
-        assert st.schema_version == pg_backend.SCHEMA_VERSION == 4 and st.count() == 1
+        assert st.schema_version == pg_backend.SCHEMA_VERSION == 5 and st.count() == 1
         st.upsert_users([User("u1")])
         assert st.forget_user("u1") == 1
 
@@ -228,7 +228,7 @@ def test_sqlite_url_forms(tmp_path):
         assert a.count() == 0
     assert (tmp_path / "a.db").exists()
     with open_store(tmp_path / "b.db") as b:
-        assert b.schema_version == 4
+        assert b.schema_version == 5
     with pytest.raises(ValueError, match="unsupported store URL"):
         open_store("mysql://x")
 
@@ -262,7 +262,7 @@ def test_a_version_three_store_keeps_its_items_at_revision_zero(tmp_path):
     conn.execute("INSERT INTO items (item_id, title) VALUES ('old', 'Old')")
     conn.close()
     with open_store(path) as st:
-        assert st.schema_version == 4 and st.watermarks() == (0, 0, 0)
+        assert st.schema_version == 5 and st.watermarks() == (0, 0, 0)
         st.upsert_items([Item("new", title="New")])
         assert st.items_since(0)[0]["item_id"].tolist() == ["new"]
         assert st.items()["item_id"].tolist() == ["old", "new"]

@@ -75,11 +75,13 @@ def serve(
 
     Opens the latest saved version plus every event stored since, then answers the API
     of /docs: events, items, recommendations, feedback, interests, similar items,
-    erasure. A refit runs in a separate process at a lower CPU priority after
-    --refit-every new events, every --refit-interval hours, or on POST /v1/admin/refit;
-    the workers swap to the version it publishes between requests. The admin key is
-    $INTERESTLENS_API_KEY; without it a new key is made and printed. Listens on
-    127.0.0.1 unless --host says otherwise.
+    erasure. Listens on 127.0.0.1 unless --host says otherwise.
+
+    A refit runs in a separate process at a lower CPU priority after --refit-every new
+    events, every --refit-interval hours, or on POST /v1/admin/refit; the workers swap
+    to the version it publishes between requests.
+
+    The admin key is $INTERESTLENS_API_KEY; without it a new key is made and printed.
     """
     engine = fitted_engine(data_dir)
     run(

@@ -22,7 +22,7 @@ def open_store(url: str | Path) -> EventStore:
     --------
     >>> store = open_store("sqlite://:memory:")
     >>> store.schema_version, store.count()
-    (3, 0)
+    (5, 0)
     >>> store.close()
     """
     text = str(url)

@@ -75,7 +75,8 @@ MIGRATIONS: list[list[str]] = [
     [  # items carry the revision of the write that last put them, so readers find the new ones
         "ALTER TABLE items ADD COLUMN rev INTEGER NOT NULL DEFAULT 0",
         "CREATE INDEX items_rev ON items (rev)",
-        # a removed item keeps a row (its tombstone), so other processes learn of it
+    ],
+    [  # a removed item keeps a row (its tombstone), so other processes learn of it
         "ALTER TABLE items ADD COLUMN removed INTEGER NOT NULL DEFAULT 0",
     ],
 ]
