@@ -46,6 +46,16 @@ def start_server(app: object) -> tuple[uvicorn.Server, threading.Thread, str]:
     return server, thread, url
 
 
+def first_users(ml_small, n: int = 40):
+    """ml-latest-small's first ``n`` users with the items they rated: a fit of seconds."""
+    from interestlens.data import Dataset
+
+    users = ml_small.user_ids[:n]
+    events = ml_small.events[ml_small.events["user_id"].isin(users)]
+    items = ml_small.items[ml_small.items["item_id"].isin(events["item_id"])]
+    return Dataset(events.reset_index(drop=True), items.reset_index(drop=True), name=f"ml-{n}")
+
+
 @pytest.fixture(scope="session")
 def serve_engine(tmp_path_factory, ml_small, encoder, sentiment):
     """An engine of its own (tests here write to it), fitted with the light hybrid.
@@ -53,13 +63,9 @@ def serve_engine(tmp_path_factory, ml_small, encoder, sentiment):
     On the first 40 users of ml-latest-small and the 2,511 items they rated, so the
     fit takes seconds, not minutes, and the whole tests/serve run stays short.
     """
-    from interestlens.data import Dataset
     from interestlens.engine import Config, Engine
 
-    users = ml_small.user_ids[:40]
-    events = ml_small.events[ml_small.events["user_id"].isin(users)]
-    items = ml_small.items[ml_small.items["item_id"].isin(events["item_id"])]
-    small = Dataset(events.reset_index(drop=True), items.reset_index(drop=True), name="ml-40")
+    small = first_users(ml_small)
     config = Config(data_dir=tmp_path_factory.mktemp("serve-engine"), hybrid_models=LIGHT_HYBRID)
     return Engine(config, encoder=encoder, sentiment=sentiment).fit(small)
 

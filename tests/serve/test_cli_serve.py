@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from tests.conftest import LIGHT_HYBRID
+from tests.serve.conftest import first_users
 
 BIN = Path(sys.executable).parent / "interestlens"
 
@@ -24,13 +25,9 @@ BIN = Path(sys.executable).parent / "interestlens"
 @pytest.fixture(scope="module")
 def saved_dir(tmp_path_factory, ml_small, encoder, sentiment) -> Path:
     """A data dir holding a saved light engine of 40 users (seconds to fit)."""
-    from interestlens.data import Dataset
     from interestlens.engine import Config, Engine
 
-    users = ml_small.user_ids[:40]
-    events = ml_small.events[ml_small.events["user_id"].isin(users)]
-    items = ml_small.items[ml_small.items["item_id"].isin(events["item_id"])]
-    small = Dataset(events.reset_index(drop=True), items.reset_index(drop=True), name="ml-40")
+    small = first_users(ml_small)
     data_dir = tmp_path_factory.mktemp("cli-serve")
     config = Config(data_dir=data_dir, hybrid_models=LIGHT_HYBRID)
     Engine(config, encoder=encoder, sentiment=sentiment).fit(small).save()

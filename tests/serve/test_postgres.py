@@ -21,7 +21,7 @@ import pytest
 import uvicorn
 
 from tests.conftest import LIGHT_HYBRID
-from tests.serve.conftest import KEYS, MAX_BATCH, MAX_BODY, auth, start_server
+from tests.serve.conftest import KEYS, MAX_BATCH, MAX_BODY, auth, first_users, start_server
 from tests.store.conftest import start_or_skip
 from tests.store.local_postgres import LocalPostgres
 
@@ -81,14 +81,10 @@ def pg_cluster() -> Iterator[LocalPostgres]:
 @pytest.fixture(scope="module")
 def service(pg_cluster, tmp_path_factory, ml_small, encoder, sentiment) -> Iterator[Service]:
     """The light hybrid on the first 40 users of ml-latest-small, over a fresh database."""
-    from interestlens.data import Dataset
     from interestlens.engine import Config, Engine
 
     store_url = pg_cluster.create_database(f"serve_{uuid.uuid4().hex[:12]}")
-    users = ml_small.user_ids[:40]
-    events = ml_small.events[ml_small.events["user_id"].isin(users)]
-    items = ml_small.items[ml_small.items["item_id"].isin(events["item_id"])]
-    small = Dataset(events.reset_index(drop=True), items.reset_index(drop=True), name="ml-40")
+    small = first_users(ml_small)
     data_dir = tmp_path_factory.mktemp("serve-postgres")
     config = Config(data_dir=data_dir, hybrid_models=LIGHT_HYBRID, store=store_url)
     engine = Engine(config, encoder=encoder, sentiment=sentiment).fit(small)

@@ -18,6 +18,7 @@ import httpx
 import pytest
 
 from tests.conftest import LIGHT_HYBRID
+from tests.serve.conftest import first_users
 from tests.store.conftest import start_or_skip
 from tests.store.local_postgres import LocalPostgres
 
@@ -31,7 +32,6 @@ KEY = "workers-admin-key"
 def saved_dir(request, tmp_path_factory, ml_small, encoder, sentiment) -> Path:
     """A data dir holding a saved light engine of 40 users (seconds to fit), its store
     SQLite in the data dir or a database of its own on a private PostgreSQL cluster."""
-    from interestlens.data import Dataset
     from interestlens.engine import Config, Engine
 
     store = None
@@ -40,10 +40,7 @@ def saved_dir(request, tmp_path_factory, ml_small, encoder, sentiment) -> Path:
         request.addfinalizer(pg.stop)
         store = pg.create_database("workers")
 
-    users = ml_small.user_ids[:40]
-    events = ml_small.events[ml_small.events["user_id"].isin(users)]
-    items = ml_small.items[ml_small.items["item_id"].isin(events["item_id"])]
-    small = Dataset(events.reset_index(drop=True), items.reset_index(drop=True), name="ml-40")
+    small = first_users(ml_small)
     data_dir = tmp_path_factory.mktemp("workers")
     config = Config(data_dir=data_dir, hybrid_models=LIGHT_HYBRID, store=store)
     Engine(config, encoder=encoder, sentiment=sentiment).fit(small).save()
