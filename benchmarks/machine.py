@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import resource
+import subprocess
 import time
 from pathlib import Path
 
@@ -87,3 +88,17 @@ def refuse_if_busy(doc: dict, allow_busy: bool) -> None:
             "the machine was busy: timings would understate every variant; result NOT written "
             "(rerun on a quiet machine, or pass --allow-busy to write it marked busy)"
         )
+
+
+def source_tree() -> dict[str, str]:
+    """Which interestlens source ran: its folder and the repository's commit, if any."""
+    import interestlens
+
+    src = Path(interestlens.__file__).resolve().parent
+    try:
+        commit = subprocess.run(
+            ["git", "-C", str(src), "rev-parse", "HEAD"], capture_output=True, text=True
+        ).stdout.strip()
+    except OSError:
+        commit = ""
+    return {"path": str(src), "commit": commit}

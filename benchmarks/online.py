@@ -37,7 +37,6 @@ import json
 import os
 import platform
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -53,7 +52,7 @@ from interestlens.engine import Config
 from interestlens.models.base import History
 
 sys.path.insert(0, str(Path(__file__).parent))
-from machine import Competition, refuse_if_busy
+from machine import Competition, refuse_if_busy, source_tree
 
 RESULTS = Path(__file__).parent / "results"
 #: Environment variables that size the process's thread pools, recorded with the result.
@@ -165,20 +164,6 @@ def thread_pools() -> list[dict[str, Any]]:
         {"api": p["internal_api"], "threads": p["num_threads"], "library": Path(p["filepath"]).name}
         for p in threadpool_info()
     ]
-
-
-def source_tree() -> dict[str, str]:
-    """Which interestlens source ran: its folder and the repository's commit, if any."""
-    import interestlens
-
-    src = Path(interestlens.__file__).resolve().parent
-    try:
-        commit = subprocess.run(
-            ["git", "-C", str(src), "rev-parse", "HEAD"], capture_output=True, text=True
-        ).stdout.strip()
-    except OSError:
-        commit = ""
-    return {"path": str(src), "commit": commit}
 
 
 def run(data_dir: Path, users: int, dataset: str) -> dict[str, Any]:

@@ -72,7 +72,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
-from machine import MAX_OTHER_SHARE, Competition, refuse_if_busy
+from machine import MAX_OTHER_SHARE, Competition, refuse_if_busy, source_tree
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
@@ -124,12 +124,9 @@ def serve_floor(workers: int) -> None:
     import uvicorn
     from uvicorn.supervisors import Multiprocess
 
-    # IPPROTO_TCP named: asyncio sets TCP_NODELAY only on sockets whose ``proto`` says TCP,
-    # and without it each answer written in two parts waits ~40 ms for a delayed ACK
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(2048)  # before the address is printed, so that it answers at once
+    from interestlens.serve.worker import listen
+
+    sock = listen("127.0.0.1", 0)  # the socket `interestlens serve` uses: the same stack
     config = uvicorn.Config(
         "serve:floor_app",
         factory=True,
@@ -842,17 +839,6 @@ def print_table(doc: dict[str, Any]) -> None:
             f"target {v['workers']} worker(s) {v['figure']}: {v['value']} vs {v['target']}: "
             f"{'met' if v['met'] else 'NOT met'}"
         )
-
-
-def source_tree() -> dict[str, str]:
-    """Which interestlens source ran: its folder and the repository's commit."""
-    import interestlens
-
-    src = Path(interestlens.__file__).resolve().parent
-    commit = subprocess.run(
-        ["git", "-C", str(src), "rev-parse", "HEAD"], capture_output=True, text=True
-    ).stdout.strip()
-    return {"path": str(src), "commit": commit}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -113,15 +113,6 @@ def _items(client: httpx.Client, user: str, k: int = 10) -> list[str]:
     return [i["item_id"] for i in got.json()["items"]]
 
 
-def test_two_worker_processes_answer(workers):
-    assert (
-        len(
-            {workers.a.get("/healthz").json()["worker"], workers.b.get("/healthz").json()["worker"]}
-        )
-        == 2
-    )
-
-
 @pytest.mark.parametrize("direction", ["a to b", "b to a"])
 def test_an_event_taken_by_one_worker_counts_in_the_next_answer_of_the_other(workers, direction):
     taker, other = (workers.a, workers.b) if direction == "a to b" else (workers.b, workers.a)

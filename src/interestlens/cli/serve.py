@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import socket
 import sys
 from typing import TYPE_CHECKING, Annotated
 
@@ -117,6 +116,7 @@ def run(
     from interestlens.serve import ServeSettings, create_app
     from interestlens.serve.follow import settle_heap
     from interestlens.serve.settings import ENV_KEY
+    from interestlens.serve.worker import listen
     from interestlens.threads import pin
 
     if not 0 <= port <= 65535:
@@ -130,16 +130,10 @@ def run(
         key = secrets.token_urlsafe(24)
         shown = key
         os.environ[ENV_KEY] = key  # ServeSettings and the workers read it from here
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    # the protocol named, or asyncio does not set TCP_NODELAY and every answer waits
-    # about 40 ms for the client's delayed ACK
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
-        sock.bind((host, port))
+        sock = listen(host, port)
     except OSError as exc:
         raise CLIError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
-    sock.listen(2048)  # the printed address takes connections at once; workers accept them
     follow = workers > 1 or not engine.config.store_url.startswith("sqlite")
     knobs = {
         "follow_store": follow,

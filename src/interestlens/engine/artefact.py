@@ -193,6 +193,18 @@ def read_artefact(root: str | Path, version: str | None = None) -> tuple[Any, di
     return _read_version(root, _current(root))
 
 
+def published_version(root: str | Path) -> str | None:
+    """The version ``CURRENT`` names under ``root`` (``None`` when none is published).
+
+    >>> published_version("/nonexistent") is None
+    True
+    """
+    try:
+        return _current(Path(root)) or None
+    except FileNotFoundError:
+        return None
+
+
 def list_versions(root: str | Path) -> list[str]:
     """The published version names under ``root``, oldest first (``[]`` if none).
 

@@ -63,16 +63,10 @@ def refit_lock(data_dir: str | Path) -> Iterator[bool]:
 
 def refit_running(data_dir: str | Path) -> bool:
     """Whether a process holds ``data_dir``'s refit lock now."""
-    path = Path(data_dir) / "engine" / LOCK_NAME
-    if not path.exists():
+    if not (Path(data_dir) / "engine" / LOCK_NAME).exists():
         return False
-    with open(path, "a") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        fcntl.flock(fh, fcntl.LOCK_UN)
-        return False
+    with refit_lock(data_dir) as mine:
+        return not mine
 
 
 def refit_published(

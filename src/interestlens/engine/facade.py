@@ -27,7 +27,13 @@ import pandas as pd
 from interestlens.data import Dataset, Event, Item, User
 from interestlens.data.dataset import items_frame
 from interestlens.data.validation import LoadReport, Rejection, ValidationOptions
-from interestlens.engine.artefact import list_versions, prune, read_artefact, write_artefact
+from interestlens.engine.artefact import (
+    list_versions,
+    prune,
+    published_version,
+    read_artefact,
+    write_artefact,
+)
 from interestlens.engine.catalogue import AddedItem, Catalogue
 from interestlens.engine.config import Config
 from interestlens.engine.ledger import Ledger
@@ -313,11 +319,7 @@ class Engine:
 
     def published(self) -> str | None:
         """The newest version saved in ``data_dir`` (by any process), ``None`` when none is."""
-        current = Path(self.config.data_dir) / "engine" / "CURRENT"
-        try:
-            return current.read_text().strip() or None
-        except FileNotFoundError:
-            return None
+        return published_version(Path(self.config.data_dir) / "engine")
 
     def reload(self) -> bool:
         """Swap in the newest saved version when another process published one; ``True`` if it did.
@@ -335,8 +337,8 @@ class Engine:
             self._install_saved(doc["snapshot"], manifest)
             return True
 
-    def catch_up(self) -> int:
-        """Take in what other processes stored since this engine last looked; returns how many.
+    def catch_up(self) -> bool:
+        """Take in what other processes stored since this engine last looked; whether there was any.
 
         Their events are folded in, and the items they put (:meth:`add_item`) are
         embedded and made live here too. One query when there is nothing new. Servers
@@ -344,19 +346,16 @@ class Engine:
         what any of them took counts in the next answer of every one.
         """
         if self._live is None:
-            return 0
+            return False
         events, items, erasures = self.slate_store.watermarks()
         if erasures != self._erasures:
             self._erased_elsewhere()
         elif events <= self._folded() and items <= self._items:
-            return 0
+            return False
         with self._write:
-            live = self._view()
-            before = live.ledger.n_events, len(live.catalogue.added)
             self._fold_since(self._folded())
             self._fold_items()
-            live = self._view()
-            return live.ledger.n_events - before[0] + max(0, len(live.catalogue.added) - before[1])
+        return True
 
     def _erased_elsewhere(self) -> None:
         """Another process erased users: drop them here too.

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,26 @@ from fastapi import FastAPI
 
 #: The environment variable holding a worker's settings (JSON).
 ENV = "INTERESTLENS_SERVE_WORKER"
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to ``host:port`` (0: any free port) and listening, for uvicorn to serve.
+
+    Bound and listening before the address is printed, so the address takes connections
+    at once (the workers accept them once they are up). The protocol is named: asyncio
+    sets TCP_NODELAY only on sockets whose ``proto`` says TCP, and without it each answer
+    written in two parts waits about 40 ms for the client's delayed ACK.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError:
+        sock.close()
+        raise
+    return sock
 
 
 def spec(
