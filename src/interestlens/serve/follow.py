@@ -18,6 +18,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -88,6 +89,11 @@ class Refitter:
         self._started_at = 0.0
 
     @property
+    def log_path(self) -> Path:
+        """Where the last refit process started here writes its progress and logs."""
+        return Path(self.engine.config.data_dir) / "engine" / "refit.log"
+
+    @property
     def how(self) -> Literal["process", "thread"]:
         """``"process"`` for an engine opened from a data directory, else ``"thread"``."""
         return "process" if self.engine.version is not None else "thread"
@@ -127,13 +133,16 @@ class Refitter:
             ]
             if self.threads is not None:
                 cmd += ["--threads", str(self.threads)]
-            self._process = subprocess.Popen(
-                cmd,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-                start_new_session=True,  # a Ctrl-C of the server does not cut a refit short
-            )
+            # its progress and logs go to a file: a pipe nobody reads until the end would
+            # fill (64 KiB) and stop a long refit; stdout holds only its closing JSON line
+            with open(self.log_path, "w") as log_file:
+                self._process = subprocess.Popen(
+                    cmd,
+                    stdout=subprocess.PIPE,
+                    stderr=log_file,
+                    text=True,
+                    start_new_session=True,  # a Ctrl-C of the server does not cut it short
+                )
             log.info("refit started (pid %d)", self._process.pid)
             return True
 
@@ -152,9 +161,12 @@ class Refitter:
             if proc is None or proc.poll() is None:
                 return
             self._process = None
-        out, err = proc.communicate()
+        out, _ = proc.communicate()
         if proc.returncode != 0:
-            log.error("refit process failed (exit %d): %s", proc.returncode, err.strip()[-2000:])
+            tail = self.log_path.read_text(errors="replace").strip()[-2000:]
+            log.error(
+                "refit process failed (exit %d; %s): %s", proc.returncode, self.log_path, tail
+            )
             return
         try:
             doc = json.loads(out)
